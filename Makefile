@@ -1,0 +1,38 @@
+# Two set-up commands for users: `make demo` and `make test`. Each does its own set-up.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install demo test test-soak lint typecheck schema grafana-build clean
+
+install: $(STAMP)
+
+# Re-installs only when the project's declared dependencies change.
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	@touch $(STAMP)
+
+demo: install
+	$(BIN)/sgi demo
+
+test: install
+	$(BIN)/pytest -m "not soak" -q
+
+test-soak: install
+	$(BIN)/pytest -m soak -q
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/mypy models streams/core
+
+schema: install
+	$(BIN)/sgi schema --out contracts
+
+grafana-build: install
+	$(BIN)/sgi grafana build --out grafana/provisioning
+
+clean:
+	rm -rf $(VENV) .cache var

@@ -1,0 +1,533 @@
+"""The event contract v1 (shared/contract/EVENTS.md), as pydantic v2 models.
+
+Strict on purpose: partner systems are written against this text, so anything that breaks it is
+rejected with a field path and a message, never guessed at. Parse with `parse_event(raw_bytes)`.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    TypeAdapter,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+
+class Strict(BaseModel):
+    """Unknown fields are errors (a typo in a partner's field name must not pass silently)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class Agency(StrEnum):
+    police = "police"
+    childrens_social_care = "childrens_social_care"
+    health = "health"
+    education = "education"
+    youth_justice = "youth_justice"
+    housing = "housing"
+    voluntary_sector = "voluntary_sector"
+    other = "other"
+
+
+class Sex(StrEnum):
+    F = "F"
+    M = "M"
+    X = "X"
+    U = "U"
+
+
+class Scheme(StrEnum):
+    nhs_number = "nhs_number"
+    upn = "upn"
+    la_person_id = "la_person_id"
+    police_person_id = "police_person_id"
+    health_local_id = "health_local_id"
+
+
+class PremisesCategory(StrEnum):
+    home = "home"
+    foster_home = "foster_home"
+    childrens_home = "childrens_home"
+    supported_accommodation = "supported_accommodation"
+    school = "school"
+    hotel = "hotel"
+    takeaway = "takeaway"
+    licensed_premises = "licensed_premises"
+    taxi_firm = "taxi_firm"
+    shop = "shop"
+    park = "park"
+    transport_hub = "transport_hub"
+    address_of_concern = "address_of_concern"
+    other = "other"
+
+
+# Where a child lives: the name is never kept, and the ref is pseudonymised like an identifier.
+RESIDENTIAL = frozenset(
+    {
+        PremisesCategory.home,
+        PremisesCategory.foster_home,
+        PremisesCategory.childrens_home,
+        PremisesCategory.supported_accommodation,
+    }
+)
+
+
+class Classification(StrEnum):
+    missing = "missing"
+    absent = "absent"
+
+
+class Setting(StrEnum):
+    home = "home"
+    care = "care"
+    education = "education"
+
+
+class PoliceRisk(StrEnum):
+    no_apparent_risk = "no_apparent_risk"
+    low = "low"
+    medium = "medium"
+    high = "high"
+
+
+class Disclosure(StrEnum):
+    cse = "cse"
+    cce = "cce"
+    county_lines = "county_lines"
+    substance_misuse = "substance_misuse"
+    missing_with_peers = "missing_with_peers"
+    adults_of_concern = "adults_of_concern"
+    self_harm = "self_harm"
+    abuse_at_home = "abuse_at_home"
+    bullying = "bullying"
+    other = "other"
+
+
+class CseLevel(StrEnum):
+    none = "none"
+    low = "low"
+    medium = "medium"
+    high = "high"
+
+
+CSE_RANK = {CseLevel.none: 0, CseLevel.low: 1, CseLevel.medium: 2, CseLevel.high: 3}
+
+
+class DashRisk(StrEnum):
+    standard = "standard"
+    medium = "medium"
+    high = "high"
+
+
+class CpCategory(StrEnum):
+    """CIN census codes."""
+
+    NEG = "NEG"
+    PHY = "PHY"
+    SAB = "SAB"
+    EMO = "EMO"
+    MUL = "MUL"
+
+
+# --- identifiers -------------------------------------------------------------------------------
+
+UPN_LETTERS = "ABCDEFGHJKLMNPQRTUVWXYZ"  # DfE check-letter table: 23 letters, no I, O, S
+
+
+def nhs_number_ok(digits: str) -> bool:
+    """Modulus 11: weights 10..2 on the first nine digits; 11 -> 0, 10 -> never valid."""
+    if len(digits) != 10 or not digits.isdigit():
+        return False
+    total = sum(int(d) * w for d, w in zip(digits[:9], range(10, 1, -1), strict=True))
+    check = 11 - total % 11
+    if check == 11:
+        check = 0
+    return check != 10 and check == int(digits[9])
+
+
+def upn_check_letter(body: str) -> str:
+    """DfE UPN check letter for characters 2..13 (weights 2..13, sum mod 23).
+
+    A temporary UPN ends in a letter, which counts as its position in the check-letter table.
+    """
+    total = 0
+    for weight, char in enumerate(body, start=2):
+        value = int(char) if char.isdigit() else UPN_LETTERS.index(char)
+        total += value * weight
+    return UPN_LETTERS[total % 23]
+
+
+def upn_ok(upn: str) -> bool:
+    if not re.fullmatch(r"[A-Z]\d{11}[0-9A-Z]", upn):
+        return False
+    if not upn[-1].isdigit() and upn[-1] not in UPN_LETTERS:
+        return False
+    return upn_check_letter(upn[1:]) == upn[0]
+
+
+def normalise_identifier(scheme: Scheme, value: str) -> str:
+    """The canonical text of an identifier: what is hashed and what two agencies agree on."""
+    if scheme is Scheme.nhs_number:
+        return value.replace(" ", "")
+    if scheme is Scheme.upn:
+        return value.strip().upper()
+    return value.strip()
+
+
+class Identifier(Strict):
+    scheme: Scheme
+    value: str
+
+    @field_validator("value")
+    @classmethod
+    def _check_value(cls, value: str, info: ValidationInfo) -> str:
+        scheme = info.data.get("scheme")
+        if scheme is None:
+            return value  # the scheme's own error is reported
+        cls._check(scheme, normalise_identifier(scheme, value))
+        return value
+
+    @staticmethod
+    def _check(scheme: Scheme, value: str) -> None:
+        if scheme is Scheme.nhs_number:
+            if not re.fullmatch(r"\d{10}", value):
+                raise ValueError("nhs_number must be 10 digits (spaces allowed)")
+            if not nhs_number_ok(value):
+                raise ValueError("nhs_number fails its modulus-11 check digit")
+        elif scheme is Scheme.upn:
+            if not re.fullmatch(r"[A-Z]\d{11}[0-9A-Z]", value):
+                raise ValueError("upn must be 13 characters: a check letter, 11 digits, a digit or letter")
+            if not upn_ok(value):
+                raise ValueError("upn check letter does not match")
+        elif not 1 <= len(value) <= 40:
+            raise ValueError(f"{scheme.value} must be 1 to 40 characters after trimming")
+
+    @property
+    def normalised(self) -> str:
+        return normalise_identifier(self.scheme, self.value)
+
+
+# --- location ----------------------------------------------------------------------------------
+
+# UK postcode: outward code (A9, A99, AA9, AA99, A9A, AA9A) + inward code (9AA); GIR 0AA too.
+POSTCODE_RE = re.compile(
+    r"^(GIR ?0AA|[A-PR-UWYZ](\d{1,2}|[A-HK-Y]\d{1,2}|\d[A-HJKPSTUW]|[A-HK-Y]\d[ABEHMNPRV-Y]) ?\d[ABD-HJLNP-UW-Z]{2})$"
+)
+WARD_CODE_RE = re.compile(r"^(E05|W05|S13|N08)\d{6}$")
+
+
+def _postcode(value: str) -> str:
+    compact = value.strip().upper().replace(" ", "")
+    candidate = f"{compact[:-3]} {compact[-3:]}" if len(compact) > 3 else compact
+    if not POSTCODE_RE.fullmatch(candidate):
+        raise ValueError("not a valid UK postcode (e.g. CV1 2GN)")
+    return candidate
+
+
+def postcode_sector(postcode: str) -> str:
+    """'CV1 2GN' -> 'CV1 2': the outward code and the inward code's first digit."""
+    return postcode[:-2]
+
+
+def _ward_code(value: str) -> str:
+    if not WARD_CODE_RE.fullmatch(value):
+        raise ValueError("ward_code must be an ONS ward code like E05001219")
+    return value
+
+
+class Premises(Strict):
+    category: PremisesCategory
+    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)] | None = None
+    ref: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)] | None = None
+
+
+class Location(Strict):
+    postcode: Annotated[str, AfterValidator(_postcode)] | None = None
+    ward_code: Annotated[str, AfterValidator(_ward_code)] | None = None
+    ward_name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)] | None = None
+    lat: Annotated[float, Field(ge=-90, le=90)] | None = None
+    lon: Annotated[float, Field(ge=-180, le=180)] | None = None
+    premises: Premises | None = None
+
+    @model_validator(mode="after")
+    def _lat_lon_together(self) -> Location:
+        if (self.lat is None) != (self.lon is None):
+            raise ValueError("lat and lon must be given together")
+        return self
+
+
+# --- envelope parts ----------------------------------------------------------------------------
+
+
+class Source(Strict):
+    agency: Agency
+    system: Annotated[str, StringConstraints(max_length=100)] | None = None
+    record_ref: Annotated[str, StringConstraints(max_length=100)] | None = None
+
+
+BirthMonth = Annotated[str, StringConstraints(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")]
+
+
+class Child(Strict):
+    identifiers: Annotated[list[Identifier], Field(min_length=1)]
+    birth_month: BirthMonth | None = None
+    sex: Sex | None = None
+    looked_after: bool | None = None
+    learning_disability: bool | None = None
+
+
+Ref = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+
+
+# --- payloads ----------------------------------------------------------------------------------
+
+
+class MissingStarted(Strict):
+    episode_ref: Ref
+    classification: Classification
+    setting: Setting
+    police_risk: PoliceRisk | None = None
+
+
+class MissingRiskGraded(Strict):
+    episode_ref: Ref
+    police_risk: PoliceRisk
+
+
+class EpisodeRef(Strict):
+    episode_ref: Ref
+
+
+class InterviewCompleted(Strict):
+    episode_ref: Ref
+    disclosures: list[Disclosure] = []
+    places: list[Location] = []
+
+
+class InterviewDeclined(Strict):
+    episode_ref: Ref
+    reason: Annotated[str, StringConstraints(max_length=500)] | None = None
+
+
+class CseAssessed(Strict):
+    level: CseLevel
+    tool: Annotated[str, StringConstraints(max_length=100)] | None = None
+    indicators: list[Annotated[str, StringConstraints(max_length=100)]] = []
+
+
+class DaIncident(Strict):
+    incident_ref: Ref
+    child_present: bool
+    marac_referred: bool
+    dash_score: Annotated[int, Field(ge=0, le=24)] | None = None
+    dash_risk: DashRisk | None = None
+    encompass_notified_at: AwareDatetime | None = None
+
+
+class CpPlanStarted(Strict):
+    plan_ref: Ref
+    category: CpCategory
+    previous_plans: Annotated[int, Field(ge=0)]
+
+
+class CpPlanCategoryChanged(Strict):
+    plan_ref: Ref
+    category: CpCategory
+
+
+class CpPlanEnded(Strict):
+    plan_ref: Ref
+    reason: Annotated[str, StringConstraints(max_length=500)] | None = None
+
+
+class IdentityLinked(Strict):
+    identifiers: Annotated[list[Identifier], Field(min_length=2)]
+
+
+# --- events ------------------------------------------------------------------------------------
+
+
+class Envelope(Strict):
+    event_id: UUID
+    schema_version: Literal[1]
+    occurred_at: AwareDatetime
+    recorded_at: AwareDatetime | None = None
+    source: Source
+    location: Location | None = None
+
+    @field_validator("recorded_at")
+    @classmethod
+    def _recorded_after_occurred(cls, recorded_at: datetime | None, info: ValidationInfo) -> datetime | None:
+        occurred_at = info.data.get("occurred_at")
+        if recorded_at is not None and occurred_at is not None and recorded_at < occurred_at:
+            raise ValueError("recorded_at must not precede occurred_at")
+        return recorded_at
+
+
+class ChildEvent(Envelope):
+    child: Child
+
+
+class MissingStartedEvent(ChildEvent):
+    event_type: Literal["missing.started"]
+    payload: MissingStarted
+
+
+class MissingRiskGradedEvent(ChildEvent):
+    event_type: Literal["missing.risk_graded"]
+    payload: MissingRiskGraded
+
+
+class MissingEndedEvent(ChildEvent):
+    event_type: Literal["missing.ended"]
+    payload: EpisodeRef
+
+
+class InterviewOfferedEvent(ChildEvent):
+    event_type: Literal["return_interview.offered"]
+    payload: EpisodeRef
+
+
+class InterviewCompletedEvent(ChildEvent):
+    event_type: Literal["return_interview.completed"]
+    payload: InterviewCompleted
+
+
+class InterviewDeclinedEvent(ChildEvent):
+    event_type: Literal["return_interview.declined"]
+    payload: InterviewDeclined
+
+
+class CseAssessedEvent(ChildEvent):
+    event_type: Literal["cse.risk_assessed"]
+    payload: CseAssessed
+
+
+class DaIncidentEvent(ChildEvent):
+    event_type: Literal["da.incident"]
+    payload: DaIncident
+
+
+class CpPlanStartedEvent(ChildEvent):
+    event_type: Literal["cp_plan.started"]
+    payload: CpPlanStarted
+
+
+class CpPlanCategoryChangedEvent(ChildEvent):
+    event_type: Literal["cp_plan.category_changed"]
+    payload: CpPlanCategoryChanged
+
+
+class CpPlanEndedEvent(ChildEvent):
+    event_type: Literal["cp_plan.ended"]
+    payload: CpPlanEnded
+
+
+class IdentityLinkedEvent(Envelope):
+    """From the MASH: names one child under several identifiers. Has no child field."""
+
+    event_type: Literal["identity.linked"]
+    payload: IdentityLinked
+
+
+Event = Annotated[
+    MissingStartedEvent
+    | MissingRiskGradedEvent
+    | MissingEndedEvent
+    | InterviewOfferedEvent
+    | InterviewCompletedEvent
+    | InterviewDeclinedEvent
+    | CseAssessedEvent
+    | DaIncidentEvent
+    | CpPlanStartedEvent
+    | CpPlanCategoryChangedEvent
+    | CpPlanEndedEvent
+    | IdentityLinkedEvent,
+    Field(discriminator="event_type"),
+]
+
+EVENT_CLASSES: dict[str, type[Envelope]] = {
+    "missing.started": MissingStartedEvent,
+    "missing.risk_graded": MissingRiskGradedEvent,
+    "missing.ended": MissingEndedEvent,
+    "return_interview.offered": InterviewOfferedEvent,
+    "return_interview.completed": InterviewCompletedEvent,
+    "return_interview.declined": InterviewDeclinedEvent,
+    "cse.risk_assessed": CseAssessedEvent,
+    "da.incident": DaIncidentEvent,
+    "cp_plan.started": CpPlanStartedEvent,
+    "cp_plan.category_changed": CpPlanCategoryChangedEvent,
+    "cp_plan.ended": CpPlanEndedEvent,
+    "identity.linked": IdentityLinkedEvent,
+}
+EVENT_TYPES = tuple(EVENT_CLASSES)
+
+EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
+
+
+class FieldError(BaseModel):
+    """One reason a message was rejected, as a partner developer reads it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    loc: str
+    msg: str
+
+
+def _friendly(error: Any) -> FieldError:
+    loc_parts = [str(p) for p in error["loc"]]
+    # The union tag (e.g. 'missing.started') leads the path; the partner knows the type already.
+    if loc_parts and loc_parts[0] in EVENT_CLASSES:
+        loc_parts = loc_parts[1:]
+    msg = str(error["msg"])
+    msg = msg.removeprefix("Value error, ")
+    if error["type"] == "extra_forbidden":
+        msg = "unknown field (not in contract v1)"
+    elif error["type"] == "union_tag_invalid":
+        msg = f"unknown event_type; expected one of: {', '.join(EVENT_TYPES)}"
+        loc_parts = ["event_type"]
+    elif error["type"] == "union_tag_not_found":
+        msg = "event_type is required"
+        loc_parts = ["event_type"]
+    elif error["type"] == "timezone_aware":
+        msg = "datetime must carry a UTC offset, e.g. 2026-03-01T14:05:00+00:00"
+    return FieldError(loc=".".join(loc_parts) or "(message)", msg=msg)
+
+
+def parse_event(raw: bytes | str) -> tuple[Event | None, list[FieldError]]:
+    """Validate one message: (event, []) when it keeps the contract, else (None, errors).
+
+    Never raises on bad input: a message that is not JSON, or not an object, is an error too.
+    """
+    try:
+        return EVENT_ADAPTER.validate_json(raw), []
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False)
+        if len(errors) == 1 and errors[0]["type"] in {"json_invalid", "model_attributes_type"}:
+            return None, [FieldError(loc="(message)", msg=f"not a JSON object: {errors[0]['msg']}")]
+        return None, [_friendly(e) for e in errors]
+
+
+def event_identifiers(event: Event) -> list[Identifier]:
+    """The identifiers an event names one child by (the child's, or the link's)."""
+    if isinstance(event, IdentityLinkedEvent):
+        return list(event.payload.identifiers)
+    assert isinstance(event, ChildEvent)
+    return list(event.child.identifiers)
+
+

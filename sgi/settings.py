@@ -1,0 +1,60 @@
+"""One frozen settings class per external system, read from SGI_* environment variables.
+
+Built once at the edge (the CLI or the worker) and passed in; nothing deeper reads os.environ.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class KafkaSettings(BaseSettings):
+    """Where the broker is. `sgi kafka start` runs a local one on this port."""
+
+    model_config = SettingsConfigDict(env_prefix="SGI_KAFKA_", frozen=True)
+
+    bootstrap: str = "127.0.0.1:9092"
+    # Local broker only: where the fetched jars and the broker's data live.
+    home: Path = PROJECT_ROOT / ".cache" / "kafka"
+    data_dir: Path = PROJECT_ROOT / "var" / "kafka"
+    partitions: int = 4
+
+
+class PseudonymisationSettings(BaseSettings):
+    """The HMAC secret. There is no default: without it the pipeline refuses to start."""
+
+    model_config = SettingsConfigDict(env_prefix="SGI_", frozen=True)
+
+    pseudonymisation_key: SecretStr
+
+
+class ClickHouseSettings(BaseSettings):
+    """Embedded chDB under `path` (the default) or a ClickHouse server."""
+
+    model_config = SettingsConfigDict(env_prefix="SGI_CLICKHOUSE_", frozen=True)
+
+    mode: Literal["chdb", "server"] = "chdb"
+    path: Path = PROJECT_ROOT / "var" / "chdb"
+    host: str = "127.0.0.1"
+    port: int = 8123
+    user: str = "default"
+    password: SecretStr = SecretStr("")
+    database: str = "safeguarding"
+
+
+class WorkerSettings(BaseSettings):
+    """The Faust worker."""
+
+    model_config = SettingsConfigDict(env_prefix="SGI_WORKER_", frozen=True)
+
+    app_id: str = "sgi"
+    data_dir: Path = PROJECT_ROOT / "var" / "faust"
+    web_port: int = 6066
+    # Rules configuration (thresholds); None means the shipped defaults.
+    rules: Path | None = None

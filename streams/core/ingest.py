@@ -1,0 +1,184 @@
+"""Validate and pseudonymise one inbound message: raw bytes -> Fact | DeadLetter. Pure.
+
+The secret is passed in; a raw identifier never leaves this module: identifiers become
+HMAC-SHA256 keys, postcodes their sector, lat/lon ~100 m, residential premises lose their name
+and their ref is keyed like an identifier, free-text reasons are dropped.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from models.derived import DeadLetter, Fact, Place
+from models.events import (
+    RESIDENTIAL,
+    ChildEvent,
+    CpPlanCategoryChangedEvent,
+    CpPlanEndedEvent,
+    CpPlanStartedEvent,
+    CseAssessedEvent,
+    DaIncidentEvent,
+    Event,
+    FieldError,
+    Identifier,
+    InterviewCompletedEvent,
+    InterviewDeclinedEvent,
+    InterviewOfferedEvent,
+    Location,
+    MissingEndedEvent,
+    MissingRiskGradedEvent,
+    MissingStartedEvent,
+    event_identifiers,
+    parse_event,
+    postcode_sector,
+)
+
+# 3 decimal places of a degree: ~111 m of latitude, ~70 m of longitude in England.
+LATLON_DECIMALS = 3
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a message was read: carried into the dead letter so a partner can find it."""
+
+    topic: str
+    partition: int
+    offset: int
+    received_at: datetime
+
+
+def pseudonym(secret: bytes, text: str) -> str:
+    """HMAC-SHA256 of `text` under the secret, hex. Same input, same key, in every agency's feed."""
+    return hmac.new(secret, text.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def identifier_key(secret: bytes, identifier: Identifier) -> str:
+    return pseudonym(secret, f"{identifier.scheme.value}:{identifier.normalised}")
+
+
+def to_place(secret: bytes, location: Location) -> Place:
+    premises = location.premises
+    residential = premises is not None and premises.category in RESIDENTIAL
+    premises_ref = None
+    if premises is not None and premises.ref is not None:
+        premises_ref = pseudonym(secret, f"premises:{premises.ref}") if residential else premises.ref
+    return Place(
+        postcode_sector=postcode_sector(location.postcode) if location.postcode else None,
+        ward_code=location.ward_code,
+        ward_name=location.ward_name,
+        lat=round(location.lat, LATLON_DECIMALS) if location.lat is not None else None,
+        lon=round(location.lon, LATLON_DECIMALS) if location.lon is not None else None,
+        premises_category=premises.category if premises else None,
+        premises_name=premises.name if premises and not residential else None,
+        premises_ref=premises_ref,
+    )
+
+
+def _payload_fields(secret: bytes, event: Event) -> dict[str, Any]:
+    """The type's payload as flat Fact fields. Free-text reasons are dropped: they may name people."""
+    match event:
+        case MissingStartedEvent(payload=p):
+            return {
+                "episode_ref": p.episode_ref,
+                "classification": p.classification,
+                "setting": p.setting,
+                "police_risk": p.police_risk,
+            }
+        case MissingRiskGradedEvent(payload=p):
+            return {"episode_ref": p.episode_ref, "police_risk": p.police_risk}
+        case MissingEndedEvent(payload=p) | InterviewOfferedEvent(payload=p):
+            return {"episode_ref": p.episode_ref}
+        case InterviewDeclinedEvent(payload=p):
+            return {"episode_ref": p.episode_ref}
+        case InterviewCompletedEvent(payload=p):
+            return {
+                "episode_ref": p.episode_ref,
+                "disclosures": list(p.disclosures),
+                "named_places": [to_place(secret, loc) for loc in p.places],
+            }
+        case CseAssessedEvent(payload=p):
+            return {"cse_level": p.level, "cse_tool": p.tool, "cse_indicators": list(p.indicators)}
+        case DaIncidentEvent(payload=p):
+            return {
+                "incident_ref": p.incident_ref,
+                "child_present": p.child_present,
+                "marac_referred": p.marac_referred,
+                "dash_score": p.dash_score,
+                "dash_risk": p.dash_risk,
+                "encompass_notified_at": p.encompass_notified_at,
+            }
+        case CpPlanStartedEvent(payload=p):
+            return {"plan_ref": p.plan_ref, "cp_category": p.category, "previous_plans": p.previous_plans}
+        case CpPlanCategoryChangedEvent(payload=p):
+            return {"plan_ref": p.plan_ref, "cp_category": p.category}
+        case CpPlanEndedEvent(payload=p):
+            return {"plan_ref": p.plan_ref}
+    return {}
+
+
+def to_fact(secret: bytes, event: Event) -> Fact:
+    """Pseudonymise a valid event. Keys are de-duplicated but keep the order they were given in."""
+    keys = list(dict.fromkeys(identifier_key(secret, i) for i in event_identifiers(event)))
+    child: dict[str, Any] = {}
+    if isinstance(event, ChildEvent):
+        child = {
+            "birth_month": event.child.birth_month,
+            "sex": event.child.sex,
+            "looked_after": event.child.looked_after,
+            "learning_disability": event.child.learning_disability,
+        }
+    source = event.source
+    return Fact(
+        event_id=str(event.event_id),
+        event_type=event.event_type,
+        occurred_at=event.occurred_at,
+        recorded_at=event.recorded_at,
+        agency=source.agency,
+        system=source.system,
+        record_key=pseudonym(secret, f"record:{source.agency.value}:{source.record_ref}")
+        if source.record_ref
+        else None,
+        child_keys=keys,
+        place=to_place(secret, event.location) if event.location else None,
+        **child,
+        **_payload_fields(secret, event),
+    )
+
+
+def _peek(raw: bytes, field: str, inner: str | None = None) -> str | None:
+    """Best effort: a field of a rejected message for dead-letter counts by agency/type."""
+    try:
+        doc = json.loads(raw)
+        value = doc.get(field) if isinstance(doc, dict) else None
+        if inner is not None:
+            value = value.get(inner) if isinstance(value, dict) else None
+        return value if isinstance(value, str) and len(value) <= 60 else None
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
+def dead_letter(raw: bytes, errors: list[FieldError], origin: Origin) -> DeadLetter:
+    return DeadLetter(
+        errors=[{"loc": e.loc, "msg": e.msg} for e in errors],
+        original=base64.b64encode(raw).decode("ascii"),
+        topic=origin.topic,
+        partition=origin.partition,
+        offset=origin.offset,
+        received_at=origin.received_at,
+        agency=_peek(raw, "source", "agency"),
+        event_type=_peek(raw, "event_type"),
+    )
+
+
+def ingest(secret: bytes, raw: bytes, origin: Origin) -> Fact | DeadLetter:
+    """One inbound message -> a Fact (valid) or a DeadLetter (invalid, with every reason)."""
+    event, errors = parse_event(raw)
+    if event is None:
+        return dead_letter(raw, errors, origin)
+    return to_fact(secret, event)
