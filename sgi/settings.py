@@ -24,6 +24,8 @@ class KafkaSettings(BaseSettings):
     home: Path = PROJECT_ROOT / ".cache" / "kafka"
     data_dir: Path = PROJECT_ROOT / "var" / "kafka"
     partitions: int = 4
+    # 1 for the local single broker; 3 on a production cluster.
+    replication: int = 1
 
 
 class PseudonymisationSettings(BaseSettings):

@@ -1,0 +1,407 @@
+"""A single-node KRaft Apache Kafka broker on this machine, for the demo and the integration tests.
+
+No Docker and no Kafka download: Maven fetches the broker jars once (infra/kafka/pom.xml) and the
+broker runs as a plain `java` process that outlives the command that started it. Its pid file,
+config and logs live in `data_dir`, so `sgi kafka stop` in another shell finds it again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kafka.admin import KafkaAdminClient
+
+from sgi.settings import PROJECT_ROOT, KafkaSettings
+
+POM = PROJECT_ROOT / "infra" / "kafka" / "pom.xml"
+BROKER_JAR_GLOB = "kafka_2.13-*.jar"
+# A small heap: the broker holds a handful of tiny topics, and the tests run two brokers at once.
+JVM_OPTIONS = ["-Xms256m", "-Xmx512m", "-XX:+UseG1GC", "-Djava.awt.headless=true"]
+
+# Root at WARN keeps the log readable; the lifecycle loggers stay at INFO so the log still says
+# when the broker started and stopped. The broker's stdout is redirected to server.log.
+LOG4J2_PROPERTIES = """\
+status = warn
+shutdownHook = disable
+appender.console.type = Console
+appender.console.name = console
+appender.console.target = SYSTEM_OUT
+appender.console.layout.type = PatternLayout
+appender.console.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = WARN
+rootLogger.appenderRef.console.ref = console
+logger.raftserver.name = kafka.server.KafkaRaftServer
+logger.raftserver.level = INFO
+logger.broker.name = kafka.server.BrokerServer
+logger.broker.level = INFO
+"""
+
+
+class KafkaLaunchError(RuntimeError):
+    """The local broker could not be fetched, started or stopped; the message says what to do."""
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port nobody listens on right now, so tests can run beside a broker on 9092."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((host, 0))
+        return int(probe.getsockname()[1])
+
+
+def _tail(text: str, lines: int = 30) -> str:
+    return "\n".join(text.strip().splitlines()[-lines:])
+
+
+def fetch_jars(home: Path) -> Path:
+    """Return `home/lib` holding the broker jars, running Maven once to fill it.
+
+    Maven writes into a temporary sibling that is renamed into place only when complete,
+    so an interrupted fetch is never mistaken for a usable cache.
+    """
+    lib = home / "lib"
+    if any(lib.glob(BROKER_JAR_GLOB)):
+        return lib
+    missing = [tool for tool in ("mvn", "java") if shutil.which(tool) is None]
+    if missing:
+        raise KafkaLaunchError(
+            f"Cannot fetch the Kafka broker jars: {' and '.join(missing)} not found on PATH. "
+            "Install Maven and a JDK 17+ (e.g. `apt-get install maven openjdk-17-jdk-headless`), "
+            f"or copy the jars of kafka_2.13 into {lib}."
+        )
+    home.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix="lib.partial.", dir=home))
+    try:
+        command = ["mvn", "-q", "-B", "-f", str(POM), "dependency:copy-dependencies",
+                   f"-DoutputDirectory={staging}"]
+        result = subprocess.run(command, capture_output=True, text=True, check=False)
+        if result.returncode != 0 or not any(staging.glob(BROKER_JAR_GLOB)):
+            raise KafkaLaunchError(
+                f"`{' '.join(command)}` failed (exit {result.returncode}); check network access to "
+                f"Maven Central. Last output:\n{_tail(result.stdout + result.stderr)}"
+            )
+        if lib.exists():
+            shutil.rmtree(lib)  # holds no broker jar, so it is a leftover, not a cache
+        staging.rename(lib)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return lib
+
+
+def _cluster_id() -> str:
+    """A Kafka-style id (base64url of a random UUID, no padding), as `StorageTool random-uuid` makes."""
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):  # would be read as a command-line option
+            return cluster_id
+
+
+def _pid_alive(pid: int) -> bool:
+    """True if `pid` is a live Kafka broker; a zombie or a recycled pid does not count."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    proc = Path(f"/proc/{pid}")
+    if not proc.exists():  # not Linux: trust the signal
+        return True
+    try:
+        state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        cmdline = (proc / "cmdline").read_bytes()
+    except (OSError, IndexError):
+        return False
+    return state != "Z" and b"kafka.Kafka" in cmdline
+
+
+@dataclass
+class LocalKafka:
+    """One broker+controller process whose pid file, config and logs live in `data_dir`."""
+
+    home: Path
+    data_dir: Path
+    host: str = "127.0.0.1"
+    port: int = 9092
+    controller_port: int | None = None  # None: port + 1
+    _process: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.home = Path(self.home)
+        self.data_dir = Path(self.data_dir)
+        if self.controller_port is None:
+            self.controller_port = self.port + 1
+
+    @property
+    def bootstrap(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    @property
+    def pid_file(self) -> Path:
+        return self.data_dir / "kafka.pid"
+
+    @property
+    def log_file(self) -> Path:
+        return self.data_dir / "server.log"
+
+    def pid(self) -> int | None:
+        """The pid of the running broker from this data_dir, or None."""
+        if self._process is not None and self._process.poll() is not None:
+            self._process = None  # reaped: it exited on its own
+        try:
+            pid = int(self.pid_file.read_text().strip())
+        except (OSError, ValueError):
+            return None
+        return pid if _pid_alive(pid) else None
+
+    def is_running(self) -> bool:
+        return self.pid() is not None
+
+    def status(self) -> str:
+        pid = self.pid()
+        if pid is None:
+            return f"Kafka not running (data in {self.data_dir})"
+        return f"Kafka running on {self.bootstrap} (pid {pid}), data in {self.data_dir}"
+
+    def start(self, timeout: float = 60.0) -> None:
+        """Start the broker and return once it answers clients; a no-op if it already runs."""
+        if self.is_running():
+            return
+        java = shutil.which("java")
+        if java is None:
+            raise KafkaLaunchError("java not found on PATH; install a JDK 17+ to run the local broker.")
+        lib = fetch_jars(self.home)
+        for port in (self.port, self.controller_port):
+            if not self._port_free(port):
+                raise KafkaLaunchError(
+                    f"Port {self.host}:{port} is already in use; stop whatever listens there "
+                    "(maybe another broker) or choose other ports."
+                )
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        properties = self._write_config()
+        base_command = [java, *JVM_OPTIONS, f"-Dlog4j2.configurationFile={self.data_dir / 'log4j2.properties'}",
+                        "-cp", f"{lib}/*"]
+        self._format_storage(base_command, properties)
+
+        with self.log_file.open("ab") as log:
+            self._process = subprocess.Popen(
+                [*base_command, "kafka.Kafka", str(properties)],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True,  # survives Ctrl-C in, and the exit of, the starting shell
+            )
+        self.pid_file.write_text(f"{self._process.pid}\n")
+        try:
+            self._wait_until_ready(timeout)
+        except KafkaLaunchError:
+            self.stop()
+            raise
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """SIGTERM lets the broker close its logs cleanly; SIGKILL only if it hangs."""
+        pid = self.pid()
+        if pid is not None:
+            os.kill(pid, signal.SIGTERM)
+            if not self._wait_for_exit(pid, timeout):
+                os.kill(pid, signal.SIGKILL)
+                self._wait_for_exit(pid, 10.0)
+        self._process = None
+        self.pid_file.unlink(missing_ok=True)
+
+    def __enter__(self) -> LocalKafka:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def _port_free(self, port: int) -> bool:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            return probe.connect_ex((self.host, port)) != 0
+
+    def _write_config(self) -> Path:
+        """Rewritten on every start so changed ports take effect; everything sized for one node."""
+        settings = {
+            "process.roles": "broker,controller",
+            "node.id": "1",
+            "listeners": f"PLAINTEXT://{self.host}:{self.port},CONTROLLER://{self.host}:{self.controller_port}",
+            "advertised.listeners": f"PLAINTEXT://{self.host}:{self.port}",
+            "controller.listener.names": "CONTROLLER",
+            "inter.broker.listener.name": "PLAINTEXT",
+            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "controller.quorum.bootstrap.servers": f"{self.host}:{self.controller_port}",
+            "log.dirs": str(self.data_dir / "logs"),
+            "num.partitions": "1",
+            # Topics are created explicitly, with the partition count the pipeline needs.
+            "auto.create.topics.enable": "false",
+            "offsets.topic.replication.factor": "1",
+            "offsets.topic.num.partitions": "1",
+            "transaction.state.log.replication.factor": "1",
+            "transaction.state.log.min.isr": "1",
+            "transaction.state.log.num.partitions": "1",
+            "share.coordinator.state.topic.replication.factor": "1",
+            "share.coordinator.state.topic.min.isr": "1",
+            # Consumers in tests and the demo join at once instead of waiting 3 s for company.
+            "group.initial.rebalance.delay.ms": "0",
+            # The default 128 MiB dedupe buffer would not fit the small heap; Kafka requires
+            # strictly more than 1 MiB per cleaner thread, so 1048576 itself is refused.
+            "log.cleaner.dedupe.buffer.size": "2097152",
+        }
+        properties = self.data_dir / "server.properties"
+        properties.write_text("".join(f"{key}={value}\n" for key, value in settings.items()))
+        (self.data_dir / "log4j2.properties").write_text(LOG4J2_PROPERTIES)
+        return properties
+
+    def _format_storage(self, base_command: list[str], properties: Path) -> None:
+        """KRaft needs its log dir formatted once with a cluster id; later starts reuse it."""
+        if (self.data_dir / "logs" / "meta.properties").exists():
+            return
+        command = [*base_command, "kafka.tools.StorageTool", "format", "-t", _cluster_id(),
+                   "-c", str(properties), "--standalone"]
+        result = subprocess.run(command, capture_output=True, text=True, check=False)
+        if result.returncode != 0:
+            raise KafkaLaunchError(
+                f"Formatting Kafka storage in {self.data_dir / 'logs'} failed (exit {result.returncode}):\n"
+                f"{_tail(result.stdout + result.stderr)}"
+            )
+
+    def _wait_until_ready(self, timeout: float) -> None:
+        """A listening port is not enough: the broker must have registered and answer metadata."""
+        deadline = time.monotonic() + timeout
+        last_error: Exception | None = None
+        while time.monotonic() < deadline:
+            if self._process is not None and self._process.poll() is not None:
+                raise KafkaLaunchError(
+                    f"Kafka exited with code {self._process.returncode} while starting. "
+                    f"Last lines of {self.log_file}:\n{self._log_tail()}"
+                )
+            # Probe the socket first: the admin client logs loudly while nobody listens.
+            if not self._port_free(self.port):
+                try:
+                    admin = KafkaAdminClient(bootstrap_servers=self.bootstrap, bootstrap_timeout_ms=2000,
+                                             request_timeout_ms=5000)
+                    try:
+                        admin.list_topics()
+                        return
+                    finally:
+                        admin.close()
+                except Exception as error:  # any failure just means "not ready yet"
+                    last_error = error
+            time.sleep(0.5)
+        raise KafkaLaunchError(
+            f"Kafka did not answer on {self.bootstrap} within {timeout:.0f} s (last error: {last_error!r}). "
+            f"Last lines of {self.log_file}:\n{self._log_tail()}"
+        )
+
+    def _wait_for_exit(self, pid: int, timeout: float) -> bool:
+        if self._process is not None and self._process.pid == pid:
+            try:
+                self._process.wait(timeout)  # also reaps our own child, so no zombie lingers
+                return True
+            except subprocess.TimeoutExpired:
+                return False
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not _pid_alive(pid):
+                return True
+            time.sleep(0.2)
+        return False
+
+    def _log_tail(self) -> str:
+        try:
+            return _tail(self.log_file.read_text(errors="replace"))
+        except OSError:
+            return "(no log written)"
+
+
+# --- the `sgi kafka ...` command ------------------------------------------------------------
+
+
+def _broker_from_settings(args: argparse.Namespace) -> LocalKafka:
+    """The broker that KafkaSettings.bootstrap points at (its first host:port)."""
+    settings = KafkaSettings()
+    host, _, port = settings.bootstrap.split(",")[0].strip().rpartition(":")
+    return LocalKafka(home=settings.home, data_dir=settings.data_dir, host=host or "127.0.0.1",
+                      port=int(port), controller_port=getattr(args, "controller_port", None))
+
+
+def _cmd_fetch(args: argparse.Namespace) -> int:
+    try:
+        lib = fetch_jars(KafkaSettings().home)
+    except KafkaLaunchError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print(f"Kafka jars ready in {lib}")
+    return 0
+
+
+def _cmd_start(args: argparse.Namespace) -> int:
+    broker = _broker_from_settings(args)
+    try:
+        broker.start()
+    except KafkaLaunchError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print(broker.status())
+    return 0
+
+
+def _cmd_stop(args: argparse.Namespace) -> int:
+    broker = _broker_from_settings(args)
+    pid = broker.pid()
+    broker.stop()
+    print(f"Kafka stopped (pid {pid})" if pid is not None else "Kafka was not running")
+    return 0
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    broker = _broker_from_settings(args)
+    print(broker.status())
+    return 0 if broker.is_running() else 3  # 3, like `systemctl status`, means "not running"
+
+
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register `kafka fetch|start|stop|status` on the main CLI."""
+    kafka = subparsers.add_parser(
+        "kafka", help="run a local single-node Kafka broker",
+        description="Run a single-node KRaft Kafka broker on this machine (no Docker needed). "
+                    "Address from SGI_KAFKA_BOOTSTRAP, jars in SGI_KAFKA_HOME, data in SGI_KAFKA_DATA_DIR.",
+    )
+    commands = kafka.add_subparsers(dest="kafka_command", required=True, metavar="COMMAND")
+
+    fetch = commands.add_parser(
+        "fetch", help="download the broker jars with Maven",
+        description="Download the Kafka broker jars with Maven (once; later calls reuse them).",
+    )
+    fetch.set_defaults(func=_cmd_fetch)
+
+    start = commands.add_parser(
+        "start", help="start the broker in the background",
+        description="Start the broker in the background and wait until it answers clients. "
+                    "Fetches the jars first if needed; does nothing if it is already running.",
+    )
+    start.add_argument("--controller-port", type=int, default=None,
+                       help="port of the KRaft controller listener (default: the broker port + 1)")
+    start.set_defaults(func=_cmd_start)
+
+    stop = commands.add_parser(
+        "stop", help="stop the broker",
+        description="Stop the broker started by `kafka start` (SIGTERM, then SIGKILL after 30 s).",
+    )
+    stop.set_defaults(func=_cmd_stop)
+
+    status = commands.add_parser(
+        "status", help="say whether the broker is running",
+        description="Say whether the broker is running; exits 0 if it is, 3 if not.",
+    )
+    status.set_defaults(func=_cmd_status)

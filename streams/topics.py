@@ -1,0 +1,67 @@
+"""Every topic the pipeline uses, declared in one place and created idempotently at start."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+HOUR_MS = 3600 * 1000
+DAY_MS = 24 * HOUR_MS
+
+INBOUND = "safeguarding.inbound.v1"
+EVENTS = "safeguarding.events.v1"
+DEADLETTER = "safeguarding.deadletter.v1"
+# Identity resolution needs one view of every link, so it reads one partition in order.
+RESOLVE = "safeguarding.resolve.v1"
+CHILDREN = "safeguarding.children.v1"  # keyed by canonical child key: facts, merges, absorbs
+PLACE_LINKS = "safeguarding.placelinks.v1"  # keyed by place key
+ALERTS = "safeguarding.alerts.v1"  # keyed by alert id
+CHILD_STATES = "safeguarding.childstates.v1"  # keyed by child key
+EPISODES = "safeguarding.episodes.v1"  # keyed by child key + episode ref
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    partitions: int | None  # None: the configured default (KafkaSettings.partitions)
+    retention_ms: int
+    cleanup_policy: str = "delete"
+    why: str = ""
+
+
+TOPICS: tuple[TopicSpec, ...] = (
+    # Raw identifiers: keep only as long as a worker outage could last.
+    TopicSpec(INBOUND, None, 3 * DAY_MS, why="raw partner events; short retention, tight ACLs"),
+    TopicSpec(EVENTS, None, 35 * DAY_MS, why="validated, pseudonymised facts keyed by child"),
+    # Holds the original bytes (raw identifiers): same short retention as inbound.
+    TopicSpec(DEADLETTER, None, 3 * DAY_MS, why="rejected messages with reasons, for partner developers"),
+    TopicSpec(RESOLVE, 1, 35 * DAY_MS, why="facts for identity resolution, one ordered partition"),
+    TopicSpec(CHILDREN, None, 35 * DAY_MS, why="facts and merges keyed by canonical child"),
+    TopicSpec(PLACE_LINKS, None, 35 * DAY_MS, why="child-place links keyed by place"),
+    TopicSpec(ALERTS, None, -1, "compact", why="latest state of each alert, keyed by alert id"),
+    TopicSpec(CHILD_STATES, None, -1, "compact", why="latest snapshot per child"),
+    TopicSpec(EPISODES, None, -1, "compact", why="latest state per missing episode"),
+)
+
+
+def ensure_topics(bootstrap: str, default_partitions: int, replication: int = 1) -> list[str]:
+    """Create any missing topic; existing ones are left as they are. Returns the names created."""
+    from kafka.admin import KafkaAdminClient, NewTopic
+
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="sgi-topics")
+    try:
+        existing = set(admin.list_topics())
+        missing = [
+            NewTopic(
+                name=spec.name,
+                num_partitions=spec.partitions or default_partitions,
+                replication_factor=replication,
+                topic_configs={"retention.ms": str(spec.retention_ms), "cleanup.policy": spec.cleanup_policy},
+            )
+            for spec in TOPICS
+            if spec.name not in existing
+        ]
+        if missing:
+            admin.create_topics(missing)
+        return [t.name for t in missing]
+    finally:
+        admin.close()
