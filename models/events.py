@@ -173,7 +173,7 @@ def upn_check_letter(body: str) -> str:
 
 
 def upn_ok(upn: str) -> bool:
-    if not re.fullmatch(r"[A-Z]\d{11}[0-9A-Z]", upn):
+    if not re.fullmatch(r"[A-Z][0-9]{11}[0-9A-Z]", upn):
         return False
     if not upn[-1].isdigit() and upn[-1] not in UPN_LETTERS:
         return False
@@ -205,12 +205,12 @@ class Identifier(Strict):
     @staticmethod
     def _check(scheme: Scheme, value: str) -> None:
         if scheme is Scheme.nhs_number:
-            if not re.fullmatch(r"\d{10}", value):
+            if not re.fullmatch(r"[0-9]{10}", value):
                 raise ValueError("nhs_number must be 10 digits (spaces allowed)")
             if not nhs_number_ok(value):
                 raise ValueError("nhs_number fails its modulus-11 check digit")
         elif scheme is Scheme.upn:
-            if not re.fullmatch(r"[A-Z]\d{11}[0-9A-Z]", value):
+            if not re.fullmatch(r"[A-Z][0-9]{11}[0-9A-Z]", value):
                 raise ValueError("upn must be 13 characters: a check letter, 11 digits, a digit or letter")
             if not upn_ok(value):
                 raise ValueError("upn check letter does not match")
@@ -226,9 +226,9 @@ class Identifier(Strict):
 
 # UK postcode: outward code (A9, A99, AA9, AA99, A9A, AA9A) + inward code (9AA); GIR 0AA too.
 POSTCODE_RE = re.compile(
-    r"^(GIR ?0AA|[A-PR-UWYZ](\d{1,2}|[A-HK-Y]\d{1,2}|\d[A-HJKPSTUW]|[A-HK-Y]\d[ABEHMNPRV-Y]) ?\d[ABD-HJLNP-UW-Z]{2})$"
+    r"^(GIR ?0AA|[A-PR-UWYZ]([0-9]{1,2}|[A-HK-Y][0-9]{1,2}|[0-9][A-HJKPSTUW]|[A-HK-Y][0-9][ABEHMNPRV-Y]) ?[0-9][ABD-HJLNP-UW-Z]{2})$"
 )
-WARD_CODE_RE = re.compile(r"^(E05|W05|S13|N08)\d{6}$")
+WARD_CODE_RE = re.compile(r"^(E05|W05|S13|N08)[0-9]{6}$")
 
 
 def _postcode(value: str) -> str:
@@ -280,7 +280,7 @@ class Source(Strict):
     record_ref: Annotated[str, StringConstraints(max_length=100)] | None = None
 
 
-BirthMonth = Annotated[str, StringConstraints(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")]
+BirthMonth = Annotated[str, StringConstraints(pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$")]
 
 
 class Child(Strict):
@@ -358,6 +358,13 @@ class CpPlanEnded(Strict):
 class IdentityLinked(Strict):
     identifiers: Annotated[list[Identifier], Field(min_length=2)]
 
+    @field_validator("identifiers")
+    @classmethod
+    def _at_least_two_distinct(cls, identifiers: list[Identifier]) -> list[Identifier]:
+        if len({(i.scheme, i.normalised) for i in identifiers}) < 2:
+            raise ValueError("identity.linked must name at least two different identifiers")
+        return identifiers
+
 
 # --- events ------------------------------------------------------------------------------------
 
@@ -369,6 +376,14 @@ class Envelope(Strict):
     recorded_at: AwareDatetime | None = None
     source: Source
     location: Location | None = None
+
+    @field_validator("schema_version", mode="before")
+    @classmethod
+    def _schema_version_is_int(cls, value: object) -> object:
+        # Literal[1] compares by equality, so true and 1.0 would pass without this.
+        if type(value) is not int:
+            raise ValueError("schema_version must be the integer 1")
+        return value
 
     @field_validator("recorded_at")
     @classmethod

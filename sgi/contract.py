@@ -60,7 +60,7 @@ def _peek(raw: bytes) -> dict[str, str]:
     """event_id and event_type of an invalid line when they can be read, for the report."""
     try:
         doc = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):
         return {}
     if not isinstance(doc, dict):
         return {}

@@ -159,7 +159,7 @@ def _peek(raw: bytes, field: str, inner: str | None = None) -> str | None:
         if inner is not None:
             value = value.get(inner) if isinstance(value, dict) else None
         return value if isinstance(value, str) and len(value) <= 60 else None
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         return None
 
 
