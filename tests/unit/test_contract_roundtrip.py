@@ -173,7 +173,9 @@ def payloads(event_type: str) -> st.SearchStrategy[dict[str, Any]]:
         case "cp_plan.ended":
             return st.builds(lambda r, why: compact(plan_ref=r, reason=why), ref, optional(text))
         case "identity.linked":
-            return st.builds(lambda ids: {"identifiers": ids}, st.lists(identifiers, min_size=2, max_size=5))
+            # two different identifiers at least: a link of one identifier to itself is rejected
+            distinct = st.lists(identifiers, min_size=2, max_size=5, unique_by=lambda i: (i["scheme"], i["value"].replace(" ", "").upper()))
+            return st.builds(lambda ids: {"identifiers": ids}, distinct)
     raise AssertionError(event_type)
 
 
