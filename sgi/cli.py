@@ -15,6 +15,10 @@ COMMAND_MODULES = (
     "sgi.replay",
     "sgi.simulate",
     "sgi.db",
+    "sgi.sink_cmd",
+    "sgi.grafana_cmd",
+    "sgi.pack",
+    "sgi.bench",
     "sgi.demo",
 )
 

@@ -1,0 +1,176 @@
+"""The sink process: derived topics -> ClickHouse, at least once, with no duplicates after FINAL.
+
+poll -> decode each value into its derived model -> rows -> BatchWriter -> when a flush is due,
+write every buffered row, then commit the consumed offsets. Offsets are committed only after the
+insert succeeded, so a crash between the two re-reads those messages on restart; their rows land
+again under the same keys (and usually the same deduplication token), so nothing is doubled.
+
+The events topic carries Fact JSON and has no canonical child key yet: `events.child_key` is
+`child_keys[0]`, the Fact's topic key (see sinks.rows.event_row).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from pydantic import ValidationError
+
+from sgi.settings import ClickHouseSettings, KafkaSettings
+from sinks.clickhouse import BatchWriter, connect
+from sinks.config import RetentionSettings
+from sinks.migrate import migrate
+from sinks.rows import LOCAL_TZ, Row, decode, kind_of, rows_for
+from streams.topics import ALERTS, CHILD_STATES, DEADLETTER, EPISODES, EVENTS, PLACE_LINKS
+
+log = logging.getLogger(__name__)
+
+SINK_TOPICS: tuple[str, ...] = (EVENTS, ALERTS, EPISODES, CHILD_STATES, PLACE_LINKS, DEADLETTER)
+GROUP_ID = "sgi-sink"
+POLL_TIMEOUT_MS = 200
+
+
+@dataclass
+class SinkProgress:
+    """Running totals since the sink started, reported after every commit."""
+
+    messages: int = 0  # read from Kafka
+    rows: int = 0  # written to ClickHouse
+    committed: int = 0  # messages whose offsets are committed
+    flushes: int = 0
+    undecodable: int = 0  # counted as deadletter rows with error_loc 'sink.decode'
+    tombstones: int = 0  # null values on the compacted topics: nothing to store
+    retries: int = 0
+
+
+def undecodable_rows(topic: str, partition: int, offset: int, timestamp_ms: int, error: Exception) -> list[Row]:
+    """A derived message the sink cannot read is a pipeline bug: it is counted in `deadletter`
+    under its own topic (error_loc 'sink.decode') rather than dropped or allowed to block the sink.
+    The message text is not kept; neither are pydantic's input values."""
+    if isinstance(error, ValidationError):
+        reasons = [
+            f"{'.'.join(str(p) for p in e['loc']) or '(message)'}: {e['msg']}"
+            for e in error.errors(include_url=False, include_input=False)
+        ]
+    else:
+        reasons = [type(error).__name__]
+    received = datetime.fromtimestamp(max(timestamp_ms, 0) / 1000, UTC)
+    hour = received.replace(minute=0, second=0, microsecond=0)
+    return [
+        {
+            "day": received.astimezone(LOCAL_TZ).date(),
+            "hour": hour,
+            "received_at": received,
+            "agency": None,
+            "event_type": None,
+            "error_index": index,
+            "error_count": len(reasons),
+            "error_loc": "sink.decode",
+            "error_msg": reason[:300],
+            "topic": topic,
+            "partition": partition,
+            "offset": offset,
+            "size_bytes": 0,
+        }
+        for index, reason in enumerate(reasons)
+    ]
+
+
+def run_sink(
+    kafka: KafkaSettings,
+    ch: ClickHouseSettings,
+    stop: threading.Event,
+    topics: Sequence[str] | Mapping[str, str] = SINK_TOPICS,
+    batch_size: int = 5000,
+    max_wait: float = 1.0,
+    on_progress: Callable[[SinkProgress], None] | None = None,
+    *,
+    group_id: str = GROUP_ID,
+    retention: RetentionSettings | None = None,
+    create_schema: bool = True,
+    after_flush: Callable[[], None] | None = None,
+) -> SinkProgress:
+    """Consume `topics` into ClickHouse until `stop` is set, then flush, commit and return the totals.
+
+    topics: topic names known to sinks.rows.KIND_BY_TOPIC, or a mapping topic -> kind (table name)
+    for topics named otherwise (tests). `after_flush` runs after each successful flush and before
+    its commit: a test hook to simulate a crash in between. Raises if a flush still fails after the
+    writer's retries; offsets of unwritten rows are then not committed.
+    """
+    from kafka import KafkaConsumer
+    from kafka.errors import CommitFailedError
+
+    kind_by_topic = dict(topics) if isinstance(topics, Mapping) else {topic: kind_of(topic) for topic in topics}
+    for kind in kind_by_topic.values():
+        kind_of(kind)  # fail fast on an unknown kind
+    client = connect(ch)
+    consumer = None
+    progress = SinkProgress()
+    try:
+        if create_schema:
+            migrate(client, ch.database, retention)
+        writer = BatchWriter(client, database=ch.database, batch_size=batch_size, max_wait=max_wait)
+        consumer = KafkaConsumer(
+            *kind_by_topic,
+            bootstrap_servers=kafka.bootstrap,
+            group_id=group_id,
+            client_id=f"{group_id}-{ch.database}",
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+        )
+        uncommitted = 0
+
+        def flush_and_commit() -> None:
+            nonlocal uncommitted
+            if writer.pending:
+                progress.rows += writer.flush()
+                progress.flushes += 1
+                progress.retries = writer.retries
+                if after_flush is not None:
+                    after_flush()
+            if uncommitted:
+                try:
+                    consumer.commit()
+                except CommitFailedError as error:
+                    # The group rebalanced: the new owner re-reads these messages, whose rows are
+                    # already stored under the same keys, so they collapse on FINAL.
+                    log.warning("offset commit failed after a rebalance: %s", error)
+                else:
+                    progress.committed += uncommitted
+                uncommitted = 0
+                if on_progress is not None:
+                    on_progress(progress)
+
+        while not stop.is_set():
+            polled = consumer.poll(timeout_ms=POLL_TIMEOUT_MS)
+            for records in polled.values():
+                for record in records:
+                    kind = kind_by_topic[record.topic]
+                    progress.messages += 1
+                    uncommitted += 1
+                    if record.value is None:
+                        # A compaction tombstone deletes a key from the topic; the tables keep history.
+                        progress.tombstones += 1
+                        continue
+                    try:
+                        table, rows = rows_for(kind, decode(kind, record.value))
+                    except (ValidationError, ValueError, UnicodeDecodeError) as error:
+                        log.error("undecodable message on %s[%d]@%d: %s", record.topic, record.partition,
+                                  record.offset, type(error).__name__)
+                        table = "deadletter"
+                        rows = undecodable_rows(record.topic, record.partition, record.offset,
+                                                record.timestamp, error)
+                        progress.undecodable += 1
+                    writer.add_rows(table, rows)
+            # A whole poll is buffered before any flush, so a commit never covers an unwritten row.
+            if writer.due() or (uncommitted and not writer.pending):
+                flush_and_commit()
+        flush_and_commit()
+        return progress
+    finally:
+        if consumer is not None:
+            consumer.close(autocommit=False)
+        client.close()

@@ -1,0 +1,421 @@
+"""Derived records -> ClickHouse rows. Pure: no I/O, no clock.
+
+`rows_for(topic_or_kind, record) -> (table, rows)` maps one record to the rows of one table:
+one row for every record except a dead letter, which gives one row per error (and never its
+`original` bytes, which may hold raw identifiers). Each table's insert columns are fixed by
+`COLUMNS[table]`; columns ClickHouse fills itself (events.ingested_at, lateness_seconds) are not
+among them. Datetimes are converted to UTC, enums to their values.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Callable, Mapping
+from datetime import UTC, date, datetime
+from enum import Enum
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from models.derived import Alert, ChildSnapshot, DeadLetter, Episode, Fact, Place, PlaceLink, Record
+from streams.topics import ALERTS, CHILD_STATES, DEADLETTER, EPISODES, EVENTS, PLACE_LINKS
+
+Row = dict[str, Any]
+
+# Days (places rollup, dead-letter counts) are local days, as the people reading the dashboards count them.
+LOCAL_TZ = ZoneInfo("Europe/London")
+# Pydantic messages name the field and the rule, not the value; the cap is a backstop.
+MAX_ERROR_TEXT = 300
+
+PLACE_COLUMNS: tuple[str, ...] = (
+    "postcode_sector",
+    "ward_code",
+    "ward_name",
+    "lat",
+    "lon",
+    "premises_category",
+    "premises_name",
+    "premises_ref",
+)
+
+EVENTS_COLUMNS: tuple[str, ...] = (
+    "event_id",
+    "event_type",
+    "occurred_at",
+    "recorded_at",
+    "agency",
+    "system",
+    "record_key",
+    "child_key",
+    "child_keys",
+    "birth_month",
+    "age_at_event",
+    "sex",
+    "looked_after",
+    "learning_disability",
+    *PLACE_COLUMNS,
+    "episode_ref",
+    "classification",
+    "setting",
+    "police_risk",
+    "disclosures",
+    "named_place_count",
+    "cse_level",
+    "cse_tool",
+    "cse_indicators",
+    "incident_ref",
+    "child_present",
+    "marac_referred",
+    "dash_score",
+    "dash_risk",
+    "encompass_notified_at",
+    "plan_ref",
+    "cp_category",
+    "previous_plans",
+)
+
+EPISODES_COLUMNS: tuple[str, ...] = (
+    "child_key",
+    "episode_ref",
+    "classification",
+    "setting",
+    "police_risk",
+    "started_at",
+    "ended_at",
+    "last_seen_place",
+    "found_place",
+    "interview",
+    "interview_at",
+    "data_quality",
+    "changed_at",
+)
+
+CHILD_STATE_COLUMNS: tuple[str, ...] = (
+    "child_key",
+    "merged_keys",
+    "birth_month",
+    "age_band",
+    "sex",
+    "looked_after",
+    "learning_disability",
+    "cse_level",
+    "cp_plan_active",
+    "cp_category",
+    "missing_now",
+    "episodes_30d",
+    "episodes_90d",
+    "last_interview_at",
+    "da_incidents_12m",
+    "agencies",
+    "open_alerts",
+    "last_event_at",
+    "changed_at",
+    "retired",
+)
+
+ALERTS_COLUMNS: tuple[str, ...] = (
+    "alert_id",
+    "rule",
+    "subject_kind",
+    "subject",
+    "status",
+    "opened_at",
+    "resolved_at",
+    "evidence",
+    "summary",
+    "changed_at",
+)
+
+PLACE_LINKS_COLUMNS: tuple[str, ...] = (
+    "place_key",
+    "place_kind",
+    "child_key",
+    "event_id",
+    "role",
+    "occurred_at",
+    "child_cse_level",
+    *PLACE_COLUMNS,
+)
+
+DEADLETTER_COLUMNS: tuple[str, ...] = (
+    "day",
+    "hour",
+    "received_at",
+    "agency",
+    "event_type",
+    "error_index",
+    "error_count",
+    "error_loc",
+    "error_msg",
+    "topic",
+    "partition",
+    "offset",
+    "size_bytes",
+)
+
+# table -> the columns the sink inserts, in order
+COLUMNS: dict[str, tuple[str, ...]] = {
+    "events": EVENTS_COLUMNS,
+    "episodes": EPISODES_COLUMNS,
+    "child_state": CHILD_STATE_COLUMNS,
+    "alerts": ALERTS_COLUMNS,
+    "place_links": PLACE_LINKS_COLUMNS,
+    "deadletter": DEADLETTER_COLUMNS,
+}
+
+# Kafka topic -> kind; a kind is named after the table it fills.
+KIND_BY_TOPIC: dict[str, str] = {
+    EVENTS: "events",
+    EPISODES: "episodes",
+    CHILD_STATES: "child_state",
+    ALERTS: "alerts",
+    PLACE_LINKS: "place_links",
+    DEADLETTER: "deadletter",
+}
+
+MODEL_BY_KIND: dict[str, type[Record]] = {
+    "events": Fact,
+    "episodes": Episode,
+    "child_state": ChildSnapshot,
+    "alerts": Alert,
+    "place_links": PlaceLink,
+    "deadletter": DeadLetter,
+}
+
+
+def kind_of(topic_or_kind: str) -> str:
+    """'events' or 'safeguarding.events.v1' -> 'events'."""
+    kind = KIND_BY_TOPIC.get(topic_or_kind, topic_or_kind)
+    if kind not in MODEL_BY_KIND:
+        raise KeyError(f"no table for {topic_or_kind!r}; known: {', '.join(sorted(KIND_BY_TOPIC))}")
+    return kind
+
+
+def decode(topic_or_kind: str, value: bytes | str) -> Record:
+    """A message value (the model's JSON) -> the derived record of its topic. Raises ValidationError."""
+    return MODEL_BY_KIND[kind_of(topic_or_kind)].model_validate_json(value)
+
+
+# --- value conversions -------------------------------------------------------------------------
+
+
+def _v(value: Any) -> Any:
+    """An enum's value; anything else unchanged."""
+    return value.value if isinstance(value, Enum) else value
+
+
+def _ts(moment: datetime | None) -> datetime | None:
+    return moment.astimezone(UTC) if moment is not None else None
+
+
+def _values(items: list[Any]) -> list[Any]:
+    return [_v(item) for item in items]
+
+
+def age_in_years(birth_month: str | None, moment: datetime) -> int | None:
+    """Whole years at `moment`, counting the birthday as the first day of the birth month
+    (only the month is known). None without a birth month or for a moment before it."""
+    if not birth_month:
+        return None
+    try:
+        year, month = (int(part) for part in birth_month.split("-"))
+    except ValueError:
+        return None
+    local = moment.astimezone(LOCAL_TZ)
+    age = local.year - year - (1 if local.month < month else 0)
+    return age if 0 <= age <= 255 else None
+
+
+def _place_values(place: Place | None) -> Row:
+    if place is None:
+        return dict.fromkeys(PLACE_COLUMNS)
+    return {
+        "postcode_sector": place.postcode_sector,
+        "ward_code": place.ward_code,
+        "ward_name": place.ward_name,
+        "lat": place.lat,
+        "lon": place.lon,
+        "premises_category": _v(place.premises_category),
+        "premises_name": place.premises_name,
+        "premises_ref": place.premises_ref,
+    }
+
+
+# --- one mapping per kind ----------------------------------------------------------------------
+
+
+def event_row(fact: Fact) -> Row:
+    """`child_key` is child_keys[0], the Fact's topic key: the Fact carries no canonical key yet.
+    If one is added to Fact, it belongs here instead."""
+    return {
+        "event_id": fact.event_id,
+        "event_type": fact.event_type,
+        "occurred_at": _ts(fact.occurred_at),
+        "recorded_at": _ts(fact.recorded_at),
+        "agency": _v(fact.agency),
+        "system": fact.system,
+        "record_key": fact.record_key,
+        "child_key": fact.child_keys[0] if fact.child_keys else "",
+        "child_keys": list(fact.child_keys),
+        "birth_month": fact.birth_month,
+        "age_at_event": age_in_years(fact.birth_month, fact.occurred_at),
+        "sex": _v(fact.sex),
+        "looked_after": fact.looked_after,
+        "learning_disability": fact.learning_disability,
+        **_place_values(fact.place),
+        "episode_ref": fact.episode_ref,
+        "classification": _v(fact.classification),
+        "setting": _v(fact.setting),
+        "police_risk": _v(fact.police_risk),
+        "disclosures": _values(fact.disclosures),
+        "named_place_count": len(fact.named_places),
+        "cse_level": _v(fact.cse_level),
+        "cse_tool": fact.cse_tool,
+        "cse_indicators": list(fact.cse_indicators),
+        "incident_ref": fact.incident_ref,
+        "child_present": fact.child_present,
+        "marac_referred": fact.marac_referred,
+        "dash_score": fact.dash_score,
+        "dash_risk": _v(fact.dash_risk),
+        "encompass_notified_at": _ts(fact.encompass_notified_at),
+        "plan_ref": fact.plan_ref,
+        "cp_category": _v(fact.cp_category),
+        "previous_plans": fact.previous_plans,
+    }
+
+
+def episode_row(episode: Episode) -> Row:
+    return {
+        "child_key": episode.child_key,
+        "episode_ref": episode.episode_ref,
+        "classification": _v(episode.classification),
+        "setting": _v(episode.setting),
+        "police_risk": _v(episode.police_risk),
+        "started_at": _ts(episode.started_at),
+        "ended_at": _ts(episode.ended_at),
+        "last_seen_place": episode.last_seen_place,
+        "found_place": episode.found_place,
+        "interview": episode.interview,
+        "interview_at": _ts(episode.interview_at),
+        "data_quality": list(episode.data_quality),
+        "changed_at": _ts(episode.changed_at),
+    }
+
+
+def child_state_row(snapshot: ChildSnapshot) -> Row:
+    return {
+        "child_key": snapshot.child_key,
+        "merged_keys": list(snapshot.merged_keys),
+        "birth_month": snapshot.birth_month,
+        "age_band": snapshot.age_band,
+        "sex": _v(snapshot.sex),
+        "looked_after": snapshot.looked_after,
+        "learning_disability": snapshot.learning_disability,
+        "cse_level": _v(snapshot.cse_level),
+        "cp_plan_active": snapshot.cp_plan_active,
+        "cp_category": _v(snapshot.cp_category),
+        "missing_now": snapshot.missing_now,
+        "episodes_30d": snapshot.episodes_30d,
+        "episodes_90d": snapshot.episodes_90d,
+        "last_interview_at": _ts(snapshot.last_interview_at),
+        "da_incidents_12m": snapshot.da_incidents_12m,
+        "agencies": list(snapshot.agencies),
+        "open_alerts": list(snapshot.open_alerts),
+        "last_event_at": _ts(snapshot.last_event_at),
+        "changed_at": _ts(snapshot.changed_at),
+        "retired": snapshot.retired,
+    }
+
+
+def alert_row(alert: Alert) -> Row:
+    return {
+        "alert_id": alert.alert_id,
+        "rule": alert.rule,
+        "subject_kind": alert.subject_kind,
+        "subject": alert.subject,
+        "status": alert.status,
+        "opened_at": _ts(alert.opened_at),
+        "resolved_at": _ts(alert.resolved_at),
+        "evidence": list(alert.evidence),
+        "summary": alert.summary,
+        "changed_at": _ts(alert.changed_at),
+    }
+
+
+def place_link_row(link: PlaceLink) -> Row:
+    return {
+        "place_key": link.place_key,
+        "place_kind": link.place_kind,
+        "child_key": link.child_key,
+        "event_id": link.event_id,
+        "role": link.role,
+        "occurred_at": _ts(link.occurred_at),
+        "child_cse_level": _v(link.child_cse_level),
+        **_place_values(link.place),
+    }
+
+
+def _size_of(original: str) -> int:
+    """Length of the rejected message in bytes (the bytes themselves are never stored)."""
+    try:
+        return len(base64.b64decode(original, validate=True))
+    except (binascii.Error, ValueError):
+        return len(original)
+
+
+def _local_day(moment: datetime) -> date:
+    return moment.astimezone(LOCAL_TZ).date()
+
+
+def deadletter_rows(letter: DeadLetter) -> list[Row]:
+    """One row per error; a letter without errors still counts once, as '(unknown)'."""
+    received = letter.received_at.astimezone(UTC)
+    errors = letter.errors or [{"loc": "(message)", "msg": "(unknown)"}]
+    common = {
+        "day": _local_day(received),
+        "hour": received.replace(minute=0, second=0, microsecond=0),
+        "received_at": received,
+        "agency": letter.agency,
+        "event_type": letter.event_type,
+        "error_count": len(errors),
+        "topic": letter.topic,
+        "partition": letter.partition,
+        "offset": letter.offset,
+        "size_bytes": _size_of(letter.original),
+    }
+    rows = [
+        {
+            **common,
+            "error_index": index,
+            "error_loc": str(error.get("loc", ""))[:MAX_ERROR_TEXT],
+            "error_msg": str(error.get("msg", ""))[:MAX_ERROR_TEXT],
+        }
+        for index, error in enumerate(errors)
+    ]
+    return [{column: row[column] for column in DEADLETTER_COLUMNS} for row in rows]
+
+
+# kind -> the mapping of one record of that kind to its rows
+MAPPER_BY_KIND: dict[str, Callable[[Any], list[Row]]] = {
+    "events": lambda fact: [event_row(fact)],
+    "episodes": lambda episode: [episode_row(episode)],
+    "child_state": lambda snapshot: [child_state_row(snapshot)],
+    "alerts": lambda alert: [alert_row(alert)],
+    "place_links": lambda link: [place_link_row(link)],
+    "deadletter": deadletter_rows,
+}
+
+
+def rows_for(topic_or_kind: str, record: Record) -> tuple[str, list[Row]]:
+    """(table, rows) for one derived record read from `topic_or_kind` (a topic name or a table name)."""
+    kind = kind_of(topic_or_kind)
+    expected = MODEL_BY_KIND[kind]
+    if not isinstance(record, expected):
+        raise TypeError(f"{topic_or_kind!r} carries {expected.__name__}, got {type(record).__name__}")
+    rows = MAPPER_BY_KIND[kind](record)
+    return kind, rows
+
+
+def as_tuple(table: str, row: Mapping[str, Any]) -> list[Any]:
+    """A row dict as the positional values of COLUMNS[table] (a missing column is an error)."""
+    return [row[column] for column in COLUMNS[table]]
