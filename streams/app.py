@@ -23,6 +23,7 @@ class Topics:
     deadletter: faust.TopicT
     resolve: faust.TopicT
     children: faust.TopicT
+    place_stage: faust.TopicT
     place_links: faust.TopicT
     alerts: faust.TopicT
     child_states: faust.TopicT
@@ -54,6 +55,7 @@ def build_app(kafka: KafkaSettings, worker: WorkerSettings) -> tuple[faust.App, 
         deadletter=_topic(app, names.DEADLETTER),
         resolve=_topic(app, names.RESOLVE),
         children=_topic(app, names.CHILDREN),
+        place_stage=_topic(app, names.PLACE_STAGE),
         place_links=_topic(app, names.PLACE_LINKS),
         alerts=_topic(app, names.ALERTS),
         child_states=_topic(app, names.CHILD_STATES),

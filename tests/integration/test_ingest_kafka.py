@@ -41,7 +41,8 @@ def test_thousand_mixed_events_arrive_once_or_dead_lettered(kafka_bootstrap, tmp
     parsed = [parse_event(line)[0] for line in lines]
     good = {str(e.event_id): e for e in parsed if e is not None}
     bad = [line for line, e in zip(lines, parsed, strict=True) if e is None]
-    assert 100 < len(bad) < 300 and len(good) + len(bad) == 1000  # a real mix
+    resent = 1000 - len(bad) - len(good)  # the simulator re-sends a few events, as partners do
+    assert 100 < len(bad) < 300 and 0 <= resent < 20  # a real mix
     # The same events re-sent by a partner system must not pass twice.
     duplicates = [line for line, e in zip(lines, parsed, strict=True) if e is not None][:25]
 

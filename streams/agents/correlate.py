@@ -1,0 +1,150 @@
+"""Correlation agents: identity -> child state -> places, and the live clock.
+
+    events --forward--> resolve (1 partition)            # (first key, Fact)
+    resolve --identity--> children                       # (canonical key, ToChild | Retire)
+    children --child--> children                         # (surviving key, Absorb | ToChild)
+                    --> placestage, placelinks           # (place key, PlaceLink | PlaceRetract)
+                    --> alerts, episodes, childstates    # records
+    placestage --place--> alerts                         # (alert id, Alert)
+    timer --Tick--> every partition of children and placestage
+
+Merges across partitions: identity runs on ONE partition, so every link is seen in order and the
+canonical key (the smallest key of the child) is decided once. When a link joins two children,
+the retired key's partition receives Retire (after every fact already routed to it, same key and
+partition), hands its facts on as Absorb to the survivor's partition, and withdraws its alerts.
+The child step is order-independent (state = the set of facts), so the survivor reaches the same
+state whether the Absorb arrives before or after its other facts.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import UTC, datetime
+
+import faust
+
+from models.derived import Alert, ChildSnapshot, Episode, Fact, PlaceLink
+from streams.app import Topics
+from streams.core.child import CHILD_MESSAGES, Absorb, ChildOutput, ChildState, step_child
+from streams.core.config import RulesConfig
+from streams.core.identity import IdentityState, resolve
+from streams.core.messages import PlaceRetract, Tick, ToChild
+from streams.core.places import PlaceMessage, PlaceState, step_place
+
+log = logging.getLogger(__name__)
+
+TICK_KEY = b"__tick__"
+TICK = Tick().model_dump_json().encode()
+
+
+def decode_place_message(raw: bytes) -> PlaceMessage:
+    kind = json.loads(raw).get("kind")
+    if kind == "tick":
+        return Tick()
+    if kind == "place_retract":
+        return PlaceRetract.model_validate_json(raw)
+    return PlaceLink.model_validate_json(raw)
+
+
+def _due_epoch(due: datetime | None) -> float | None:
+    return due.timestamp() if due is not None else None
+
+
+def register(app: faust.App, topics: Topics, rules: RulesConfig, tick_seconds: float = 30.0) -> None:
+    # identifier key -> parent key; on the single resolve partition (IdentityState reads it as a dict)
+    parents = app.Table("identity-parents", default=None, key_type=str, value_type=str, partitions=1)
+    # child key -> {"p": partition, "d": due epoch, "s": ChildState JSON}; likewise places.
+    children = app.Table("child-states", default=None, key_type=str, value_type=dict)
+    places = app.Table("place-states", default=None, key_type=str, value_type=dict)
+
+    async def send_outputs(outputs: list[ChildOutput] | list[Alert]) -> None:
+        for output in outputs:
+            if isinstance(output, Alert):
+                await topics.alerts.send(key=output.alert_id.encode(), value=output.model_dump_json().encode())
+            elif isinstance(output, Episode):
+                key = f"{output.child_key}:{output.episode_ref}".encode()
+                await topics.episodes.send(key=key, value=output.model_dump_json().encode())
+            elif isinstance(output, ChildSnapshot):
+                await topics.child_states.send(key=output.child_key.encode(), value=output.model_dump_json().encode())
+            elif isinstance(output, PlaceLink):
+                value = output.model_dump_json().encode()
+                await topics.place_stage.send(key=output.place_key.encode(), value=value)
+                await topics.place_links.send(key=output.place_key.encode(), value=value)
+            elif isinstance(output, PlaceRetract):
+                for place_key in output.place_keys:
+                    await topics.place_stage.send(key=place_key.encode(), value=output.model_dump_json().encode())
+            elif isinstance(output, Absorb):
+                await topics.children.send(key=output.into_key.encode(), value=output.model_dump_json().encode())
+            elif isinstance(output, ToChild):
+                await topics.children.send(key=output.child_key.encode(), value=output.model_dump_json().encode())
+
+    @app.agent(topics.events, name="forward-to-identity")
+    async def forward(stream: faust.StreamT) -> None:
+        async for key, value in stream.items():  # (first key, Fact) -> the one resolve partition
+            await topics.resolve.send(key=key, value=value)
+
+    @app.agent(topics.resolve, name="identity")
+    async def identity(stream: faust.StreamT) -> None:
+        state = IdentityState(parent=parents)
+        async for value in stream:
+            fact = Fact.model_validate_json(value)
+            _, routed = resolve(state, fact)  # [Retire(old, into)..., ToChild(canonical, fact)]
+            for message in routed:
+                key = message.child_key if isinstance(message, ToChild) else message.old_key
+                await topics.children.send(key=key.encode(), value=message.model_dump_json().encode())
+
+    async def step_child_key(key: str, message: object, partition: int, now: datetime) -> None:
+        stored = children.get(key)
+        state = ChildState.from_json(stored["s"]) if stored else None
+        state, outputs = step_child(state, message, now, rules)  # type: ignore[arg-type]
+        if state is None:
+            children.pop(key, None)
+        else:  # read, fold, write back
+            children[key] = {"p": partition, "d": _due_epoch(state.due_at), "s": state.to_json().decode()}
+        await send_outputs(outputs)
+
+    @app.agent(topics.children, name="child-state")
+    async def child(stream: faust.StreamT) -> None:
+        async for event in stream.events():
+            now = datetime.now(UTC)
+            partition = event.message.partition
+            message = CHILD_MESSAGES.validate_json(event.value)
+            if isinstance(message, Tick):
+                due = [k for k, v in children.items() if v["p"] == partition and v["d"] is not None
+                       and v["d"] <= now.timestamp()]
+                for key in due:
+                    await step_child_key(key, message, partition, now)
+                continue
+            await step_child_key(event.key.decode(), message, partition, now)
+
+    async def step_place_key(key: str, message: PlaceMessage, partition: int, now: datetime) -> None:
+        stored = places.get(key)
+        state = PlaceState.from_json(stored["s"]) if stored else None
+        state, alerts = step_place(state, message, now, rules)
+        if state is None:
+            places.pop(key, None)
+        else:
+            places[key] = {"p": partition, "d": _due_epoch(state.due_at), "s": state.to_json().decode()}
+        await send_outputs(alerts)
+
+    @app.agent(topics.place_stage, name="places")
+    async def place(stream: faust.StreamT) -> None:
+        async for event in stream.events():
+            now = datetime.now(UTC)
+            partition = event.message.partition
+            message = decode_place_message(event.value)
+            if isinstance(message, Tick):
+                due = [k for k, v in places.items() if v["p"] == partition and v["d"] is not None
+                       and v["d"] <= now.timestamp()]
+                for key in due:
+                    await step_place_key(key, message, partition, now)
+                continue
+            await step_place_key(event.key.decode(), message, partition, now)
+
+    @app.timer(interval=tick_seconds, on_leader=True)
+    async def live_clock() -> None:
+        """Wall time moves the clock: one Tick to every partition, so overdue rules fire."""
+        for topic in (topics.children, topics.place_stage):
+            for partition in range(app.conf.topic_partitions):
+                await topic.send(key=TICK_KEY, value=TICK, partition=partition)
