@@ -205,17 +205,22 @@ def rule_groups(rules: RulesConfig) -> list[sdk.RuleGroup]:
     return groups
 
 
-def contact_points() -> list[sdk.ContactPoint]:
-    """The chair's email, and a webhook (e.g. the team's channel). "New alerts" need no resolved message by
-    email; the webhook gets both, for systems that track state."""
-    return [
+def contact_points(webhook: bool = False) -> list[sdk.ContactPoint]:
+    """The chair's email, and optionally a webhook (e.g. the team's channel). "New alerts" need no
+    resolved message by email; the webhook gets both, for systems that track state. The webhook is
+    optional because Grafana refuses to load a webhook receiver with an empty URL."""
+    points = [
         sdk.ContactPoint().uid(EMAIL_RECEIVER_UID).name(CONTACT_POINT).type("email")
         .settings({"addresses": CHAIR_EMAIL, "singleEmail": True})
         .disable_resolve_message(True),
-        sdk.ContactPoint().uid(WEBHOOK_RECEIVER_UID).name(CONTACT_POINT).type("webhook")
-        .settings({"url": WEBHOOK_URL, "httpMethod": "POST"})
-        .disable_resolve_message(False),
     ]
+    if webhook:
+        points.append(
+            sdk.ContactPoint().uid(WEBHOOK_RECEIVER_UID).name(CONTACT_POINT).type("webhook")
+            .settings({"url": WEBHOOK_URL, "httpMethod": "POST"})
+            .disable_resolve_message(False)
+        )
+    return points
 
 
 def notification_policy() -> sdk.NotificationPolicy:
@@ -327,9 +332,9 @@ def rules_file(rules: RulesConfig) -> dict[str, Any]:
     return {"apiVersion": 1, "groups": groups}
 
 
-def contact_points_file() -> dict[str, Any]:
+def contact_points_file(webhook: bool = False) -> dict[str, Any]:
     receivers = []
-    for point in contact_points():
+    for point in contact_points(webhook):
         data = as_json(point)
         receivers.append({
             "uid": data["uid"],

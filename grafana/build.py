@@ -105,13 +105,13 @@ def dashboard_provider_file() -> dict[str, Any]:
     }
 
 
-def render(rules: RulesConfig) -> dict[str, str]:
+def render(rules: RulesConfig, webhook: bool = False) -> dict[str, str]:
     """Relative path -> file text, for every provisioning file."""
     files = {
         "datasources/clickhouse.yaml": dump_yaml(datasource_file()),
         "dashboards/safeguarding.yaml": dump_yaml(dashboard_provider_file()),
         "alerting/rules.yaml": dump_yaml(rules_file(rules)),
-        "alerting/contact-points.yaml": dump_yaml(contact_points_file()),
+        "alerting/contact-points.yaml": dump_yaml(contact_points_file(webhook)),
         "alerting/policies.yaml": dump_yaml(policies_file()),
     }
     for stem, board in dashboards(rules).items():
@@ -119,10 +119,11 @@ def render(rules: RulesConfig) -> dict[str, str]:
     return dict(sorted(files.items()))
 
 
-def build(out: Path, rules_path: Path | None = None) -> list[Path]:
+def build(out: Path, rules_path: Path | None = None, webhook: bool = False) -> list[Path]:
     """Write the provisioning files under `out` (created if missing) and return their paths, sorted.
-    Generated files from an earlier build that are no longer produced are removed."""
-    files = render(load_rules(rules_path))
+    Generated files from an earlier build that are no longer produced are removed. `webhook` adds the
+    chair's webhook receiver (URL from $CMOG_WEBHOOK_URL) beside the email one."""
+    files = render(load_rules(rules_path), webhook)
     written: list[Path] = []
     for relative, text in files.items():
         path = out / relative

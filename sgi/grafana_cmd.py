@@ -32,7 +32,7 @@ class GrafanaSettings(BaseSettings):
 def run_build(args: argparse.Namespace) -> int:
     rules_path = Path(args.rules) if args.rules else None
     try:
-        written = build(Path(args.out), rules_path)
+        written = build(Path(args.out), rules_path, webhook=args.with_webhook)
     except (OSError, ValueError) as error:
         source = f"rules config {rules_path}" if rules_path else "the shipped rules config"
         print(f"error: cannot build the Grafana provisioning from {source}: {error}", file=sys.stderr)
@@ -78,6 +78,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
         "The committed copy lives in grafana/provisioning (`make grafana-build`).",
     )
     build_parser.add_argument("--out", required=True, metavar="DIR", help="directory to write (created if missing)")
+    build_parser.add_argument(
+        "--with-webhook",
+        action="store_true",
+        help="add a webhook receiver for the chair (URL from $CMOG_WEBHOOK_URL in Grafana's environment) "
+        "beside the email one",
+    )
     build_parser.add_argument(
         "--rules",
         metavar="CONFIG",

@@ -158,11 +158,20 @@ def test_contact_point_and_policy(built: Path) -> None:
     contacts = _yaml(built, "alerting/contact-points.yaml")
     assert contacts["apiVersion"] == 1
     (point,) = contacts["contactPoints"]
+    # The webhook is optional: Grafana refuses a webhook receiver with an empty URL.
+    assert {receiver["type"]: receiver["settings"] for receiver in point["receivers"]} == {
+        "email": {"addresses": "$CMOG_CHAIR_EMAIL", "singleEmail": True},
+    }
+    assert all(receiver["uid"] for receiver in point["receivers"])
+
+
+def test_webhook_receiver_when_asked_and_the_policy_routes_to_the_chair(built: Path, tmp_path: Path) -> None:
+    build(tmp_path, webhook=True)
+    (point,) = _yaml(tmp_path, "alerting/contact-points.yaml")["contactPoints"]
     assert {receiver["type"]: receiver["settings"] for receiver in point["receivers"]} == {
         "email": {"addresses": "$CMOG_CHAIR_EMAIL", "singleEmail": True},
         "webhook": {"url": "$CMOG_WEBHOOK_URL", "httpMethod": "POST"},
     }
-    assert all(receiver["uid"] for receiver in point["receivers"])
 
     policies = _yaml(built, "alerting/policies.yaml")
     assert policies["apiVersion"] == 1

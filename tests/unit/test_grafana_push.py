@@ -136,7 +136,7 @@ def serve() -> Iterator[Callable[[Responder], StubGrafana]]:
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("provisioning")
-    build(out)
+    build(out, webhook=True)
     return out
 
 
