@@ -226,7 +226,8 @@ class Identifier(Strict):
 
 # UK postcode: outward code (A9, A99, AA9, AA99, A9A, AA9A) + inward code (9AA); GIR 0AA too.
 POSTCODE_RE = re.compile(
-    r"^(GIR ?0AA|[A-PR-UWYZ]([0-9]{1,2}|[A-HK-Y][0-9]{1,2}|[0-9][A-HJKPSTUW]|[A-HK-Y][0-9][ABEHMNPRV-Y]) ?[0-9][ABD-HJLNP-UW-Z]{2})$"
+    r"^(GIR ?0AA|[A-PR-UWYZ]([0-9]{1,2}|[A-HK-Y][0-9]{1,2}|[0-9][A-HJKPSTUW]|[A-HK-Y][0-9][ABEHMNPRV-Y])"
+    r" ?[0-9][ABD-HJLNP-UW-Z]{2})$"
 )
 WARD_CODE_RE = re.compile(r"^(E05|W05|S13|N08)[0-9]{6}$")
 

@@ -10,7 +10,6 @@ from pathlib import Path
 from pydantic import TypeAdapter
 
 from models.events import EVENT_ADAPTER, EVENT_CLASSES, parse_event
-from sgi.publish import read_lines
 
 
 def schema_files() -> dict[str, str]:
@@ -69,8 +68,7 @@ def _peek(raw: bytes) -> dict[str, str]:
 
 def _all_lines(path: str) -> list[bytes]:
     """Every line, blank ones included, so line numbers match the file."""
-    stream = sys.stdin.buffer if path == "-" else Path(path).open("rb")
-    with stream:
+    with open_input(path) as stream:
         return [line.rstrip(b"\r\n") for line in stream]
 
 

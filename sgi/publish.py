@@ -13,6 +13,7 @@ import json
 import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 from tqdm import tqdm
 
@@ -32,10 +33,14 @@ def message_key(raw: bytes) -> bytes | None:
     return hashlib.sha256(text.encode("utf-8")).hexdigest().encode("ascii")
 
 
+def open_input(path: str) -> BinaryIO:
+    """The file at `path`, or stdin for '-'; the caller closes it (use `with`)."""
+    return sys.stdin.buffer if path == "-" else Path(path).open("rb")  # noqa: SIM115
+
+
 def read_lines(path: str) -> Iterator[bytes]:
     """Non-empty lines of a file, or of stdin for '-'."""
-    stream = sys.stdin.buffer if path == "-" else Path(path).open("rb")
-    with stream:
+    with open_input(path) as stream:
         for line in stream:
             line = line.strip()
             if line:

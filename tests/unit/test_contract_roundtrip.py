@@ -174,7 +174,8 @@ def payloads(event_type: str) -> st.SearchStrategy[dict[str, Any]]:
             return st.builds(lambda r, why: compact(plan_ref=r, reason=why), ref, optional(text))
         case "identity.linked":
             # two different identifiers at least: a link of one identifier to itself is rejected
-            distinct = st.lists(identifiers, min_size=2, max_size=5, unique_by=lambda i: (i["scheme"], i["value"].replace(" ", "").upper()))
+            distinct = st.lists(identifiers, min_size=2, max_size=5,
+                                unique_by=lambda i: (i["scheme"], i["value"].replace(" ", "").upper()))
             return st.builds(lambda ids: {"identifiers": ids}, distinct)
     raise AssertionError(event_type)
 

@@ -12,8 +12,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from tests.unit.contract_builders import EVENT_ID, EVENT_TYPES, full, minimal, mutate
 
 ROOT = Path(__file__).parents[2]
