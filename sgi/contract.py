@@ -10,6 +10,7 @@ from pathlib import Path
 from pydantic import TypeAdapter
 
 from models.events import EVENT_ADAPTER, EVENT_CLASSES, parse_event
+from sgi.publish import open_input
 
 
 def schema_files() -> dict[str, str]:
