@@ -1,0 +1,214 @@
+"""`sgi demo`: the whole pipeline on a simulated city, on this machine, then a summary.
+
+local Kafka -> worker (ingest, identity, child state, hotspots, alerts) -> sink -> embedded
+ClickHouse; ~90 days of simulated partner events; wait until everything is processed; print a
+summary read from ClickHouse; write the meeting pack; stop everything it started.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from kafka.errors import KafkaError
+from tqdm import tqdm
+
+from sgi.kafka_local import KafkaLaunchError, LocalKafka, fetch_jars, free_port
+from sgi.settings import PROJECT_ROOT, ClickHouseSettings, KafkaSettings
+from streams.topics import INBOUND, ensure_topics
+
+DEMO_KEY = "demo-only-key-never-use-for-real-data"
+SUMMARY_QUERIES = {
+    "Events processed": "SELECT count() FROM events FINAL",
+    "Children": "SELECT count() FROM child_state FINAL WHERE NOT retired",
+    "Rejected messages (dead letters)": "SELECT uniqExact(topic, partition, offset) FROM deadletter FINAL",
+    "Open alerts": "SELECT count() FROM alerts FINAL WHERE status = 'open'",
+}
+OPEN_BY_RULE = (
+    "SELECT rule, count() AS open_alerts FROM alerts FINAL WHERE status = 'open' "
+    "GROUP BY rule ORDER BY open_alerts DESC"
+)
+TOP_PLACES = """
+SELECT any(premises_category) AS category, any(premises_name) AS name, any(ward_name) AS ward,
+       length(groupUniqArrayArray(children)) AS children
+FROM places FINAL
+WHERE place_kind = 'premises' AND premises_category NOT IN ('home', 'foster_home')
+GROUP BY place_key ORDER BY children DESC, name LIMIT 5
+"""
+
+
+@contextmanager
+def background(args: list[str], env: dict[str, str], log_path: Path, name: str) -> Iterator[subprocess.Popen[bytes]]:
+    """Run `sgi ARGS` as a child process; stop it with SIGTERM (then SIGKILL) at the end."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "sgi.cli", *args], env=env, stdout=log,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            yield proc
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+                try:
+                    proc.wait(timeout=60)
+                except subprocess.TimeoutExpired:
+                    print(f"demo: {name} did not stop in 60 s; killing it", file=sys.stderr)
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    proc.wait()
+
+
+def group_lag(bootstrap: str, groups: list[str]) -> tuple[int, dict[str, int]]:
+    """(messages the groups have not committed yet, committed messages by topic), every partition."""
+    from kafka import KafkaAdminClient
+    from kafka.admin import OffsetSpec
+
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="sgi-demo-lag")
+    try:
+        offsets_by_group = admin.list_group_offsets(groups)
+        committed = [(tp, meta.offset) for group in groups for tp, meta in (offsets_by_group.get(group) or {}).items()]
+        ends = admin.list_partition_offsets({tp: OffsetSpec.LATEST for tp, _ in committed}) if committed else {}
+        lag = sum(max(0, ends[tp].offset - max(offset, 0)) for tp, offset in committed)
+        by_topic: dict[str, int] = {}
+        for tp, offset in committed:
+            by_topic[tp.topic] = by_topic.get(tp.topic, 0) + max(offset, 0)
+        return lag, by_topic
+    finally:
+        admin.close()
+
+
+def wait_until_caught_up(bootstrap: str, published: int, app_id: str, procs: dict[str, subprocess.Popen[bytes]],
+                         timeout: float) -> None:
+    """Progress bars until the worker has read every published message and neither the worker nor the
+    sink has anything left to read (three quiet checks in a row)."""
+    groups = [app_id, "sgi-sink"]
+    deadline = time.monotonic() + timeout
+    quiet = 0
+    with tqdm(total=published, desc="ingest", unit="msg") as ingest_bar, \
+            tqdm(desc="pipeline backlog", unit="msg", bar_format="{desc}: {n} left") as backlog:
+        while quiet < 3:
+            for name, proc in procs.items():
+                if proc.poll() is not None:
+                    raise RuntimeError(f"the {name} stopped (exit {proc.returncode}); see its log under var/demo/")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the pipeline did not catch up within {timeout:.0f} s")
+            try:
+                lag, by_topic = group_lag(bootstrap, groups)
+            except KafkaError:  # the groups' coordinator is not up yet
+                lag, by_topic = -1, {}
+            read = min(by_topic.get(INBOUND, 0), published)
+            ingest_bar.update(read - ingest_bar.n)
+            backlog.n = lag
+            backlog.refresh()
+            quiet = quiet + 1 if read >= published and lag == 0 else 0
+            time.sleep(2)
+
+
+def print_summary(client: object, out_dir: Path) -> None:
+    from sgi.db import run_sql
+
+    print("\n== Summary (read from ClickHouse) ==")
+    for label, query in SUMMARY_QUERIES.items():
+        value = client.command(query)  # type: ignore[attr-defined]
+        print(f"{label:<34} {value}")
+    print("\nOpen alerts by rule:")
+    run_sql(client, OPEN_BY_RULE)
+    print("\nTop places (distinct children, whole period):")
+    run_sql(client, TOP_PLACES)
+    print(f"\nExplore further: .venv/bin/sgi sql \"SELECT ...\"   (data in {ClickHouseSettings().path})")
+
+
+def _interrupt(*_: object) -> None:
+    raise KeyboardInterrupt  # so every `with` below stops what it started
+
+
+def _run(args: argparse.Namespace) -> int:
+    signal.signal(signal.SIGTERM, _interrupt)
+    env = dict(os.environ)
+    if not env.get("SGI_PSEUDONYMISATION_KEY"):
+        env["SGI_PSEUDONYMISATION_KEY"] = DEMO_KEY
+        os.environ["SGI_PSEUDONYMISATION_KEY"] = DEMO_KEY
+        print("demo: SGI_PSEUDONYMISATION_KEY not set; using a throw-away demo key (never for real data)")
+    work = PROJECT_ROOT / "var" / "demo"
+    ch = ClickHouseSettings()
+    if not args.keep_store:
+        print(f"demo: starting from an empty store ({ch.path} and {work} are reset; --keep-store to keep them)")
+        shutil.rmtree(work, ignore_errors=True)
+        if ch.mode == "chdb":
+            shutil.rmtree(ch.path, ignore_errors=True)
+    kafka_settings = KafkaSettings()
+    try:
+        print("demo: fetching Kafka (first run only) ...")
+        fetch_jars(kafka_settings.home)
+    except KafkaLaunchError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    port, controller = free_port(), free_port()
+    broker = LocalKafka(home=kafka_settings.home, data_dir=work / "kafka", port=port, controller_port=controller)
+    app_id = "sgi-demo"
+    env.update(SGI_KAFKA_BOOTSTRAP=broker.bootstrap, SGI_WORKER_APP_ID=app_id,
+               SGI_WORKER_DATA_DIR=str(work / "faust"), PYTHONUNBUFFERED="1")
+    with ExitStack() as stack:
+        try:
+            print(f"demo: starting Kafka on {broker.bootstrap} ...")
+            broker.start()
+        except KafkaLaunchError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+        stack.callback(broker.stop)
+        ensure_topics(broker.bootstrap, kafka_settings.partitions)
+        worker = stack.enter_context(background(["worker"], env, work / "worker.log", "worker"))
+        sink = stack.enter_context(background(["sink", "--quiet"], env, work / "sink.log", "sink"))
+
+        from sgi.publish import publish_messages
+        from sgi.simulate import simulate
+
+        start = (datetime.now(UTC) - timedelta(days=args.days)).replace(hour=0, minute=0, second=0, microsecond=0)
+        print(f"demo: simulating {args.days} days of the city from {start:%Y-%m-%d} (seed {args.seed}) ...")
+        lines = list(simulate(days=args.days, seed=args.seed, start=start, malformed_share=0.02))
+        published = publish_messages(lines, broker.bootstrap, INBOUND, total=len(lines))
+        print(f"demo: published {published} partner messages; waiting for the pipeline to catch up ...")
+        try:
+            wait_until_caught_up(broker.bootstrap, published, app_id, {"worker": worker, "sink": sink},
+                                 timeout=args.timeout)
+        except RuntimeError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 1
+        print("demo: caught up; stopping the sink and the worker ...")
+    # Everything started above is stopped here; chDB can now be opened by this process.
+    from sinks.clickhouse import connect
+
+    client = connect(ch)
+    try:
+        print_summary(client, Path(args.pack_dir))
+        from sgi.pack import build_pack
+
+        pack = build_pack(client, ch.database, Path(args.pack_dir), as_of=datetime.now(UTC), days=28)
+        print(f"\nMeeting pack (OFFICIAL-SENSITIVE): {pack}")
+    finally:
+        client.close()
+    return 0
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    parser = subparsers.add_parser(
+        "demo",
+        help="run the whole pipeline on a simulated city and print a summary",
+        description="Start local Kafka, the worker and the sink (embedded ClickHouse), publish ~90 days of a "
+        "simulated city, wait until the pipeline has caught up, print a summary read from ClickHouse, write "
+        "the meeting pack, and stop everything it started. The data stays for `sgi sql`.",
+    )
+    parser.add_argument("--days", type=int, default=90, help="days of the city to simulate (default: 90)")
+    parser.add_argument("--seed", type=int, default=2015, help="simulator seed (default: 2015)")
+    parser.add_argument("--timeout", type=float, default=1800, help="seconds to wait for catch-up (default: 1800)")
+    parser.add_argument("--pack-dir", default=str(PROJECT_ROOT / "out"), help="where to write the pack (default: out)")
+    parser.add_argument("--keep-store", action="store_true", help="add to the existing store instead of resetting it")
+    parser.set_defaults(func=_run)
