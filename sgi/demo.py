@@ -24,7 +24,7 @@ from tqdm import tqdm
 
 from sgi.kafka_local import KafkaLaunchError, LocalKafka, fetch_jars, free_port
 from sgi.settings import PROJECT_ROOT, ClickHouseSettings, KafkaSettings
-from streams.topics import INBOUND, ensure_topics
+from streams.topics import INBOUND, ensure_topics, group_lag
 
 DEMO_KEY = "demo-only-key-never-use-for-real-data"
 SUMMARY_QUERIES = {
@@ -64,25 +64,6 @@ def background(args: list[str], env: dict[str, str], log_path: Path, name: str) 
                     print(f"demo: {name} did not stop in 60 s; killing it", file=sys.stderr)
                     os.killpg(proc.pid, signal.SIGKILL)
                     proc.wait()
-
-
-def group_lag(bootstrap: str, groups: list[str]) -> tuple[int, dict[str, int]]:
-    """(messages the groups have not committed yet, committed messages by topic), every partition."""
-    from kafka import KafkaAdminClient
-    from kafka.admin import OffsetSpec
-
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="sgi-demo-lag")
-    try:
-        offsets_by_group = admin.list_group_offsets(groups)
-        committed = [(tp, meta.offset) for group in groups for tp, meta in (offsets_by_group.get(group) or {}).items()]
-        ends = admin.list_partition_offsets({tp: OffsetSpec.LATEST for tp, _ in committed}) if committed else {}
-        lag = sum(max(0, ends[tp].offset - max(offset, 0)) for tp, offset in committed)
-        by_topic: dict[str, int] = {}
-        for tp, offset in committed:
-            by_topic[tp.topic] = by_topic.get(tp.topic, 0) + max(offset, 0)
-        return lag, by_topic
-    finally:
-        admin.close()
 
 
 def wait_until_caught_up(bootstrap: str, published: int, app_id: str, procs: dict[str, subprocess.Popen[bytes]],

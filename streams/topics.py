@@ -67,3 +67,22 @@ def ensure_topics(bootstrap: str, default_partitions: int, replication: int = 1)
         return [t.name for t in missing]
     finally:
         admin.close()
+
+
+def group_lag(bootstrap: str, groups: list[str]) -> tuple[int, dict[str, int]]:
+    """(messages the groups have not committed yet, committed messages by topic), every partition."""
+    from kafka import KafkaAdminClient
+    from kafka.admin import OffsetSpec
+
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="sgi-lag")
+    try:
+        offsets_by_group = admin.list_group_offsets(groups)
+        committed = [(tp, meta.offset) for group in groups for tp, meta in (offsets_by_group.get(group) or {}).items()]
+        ends = admin.list_partition_offsets({tp: OffsetSpec.LATEST for tp, _ in committed}) if committed else {}
+        lag = sum(max(0, ends[tp].offset - max(offset, 0)) for tp, offset in committed)
+        by_topic: dict[str, int] = {}
+        for tp, offset in committed:
+            by_topic[tp.topic] = by_topic.get(tp.topic, 0) + max(offset, 0)
+        return lag, by_topic
+    finally:
+        admin.close()
