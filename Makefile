@@ -15,10 +15,13 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[dev]'
 	@touch $(STAMP)
 
+# Java and Maven run the local Kafka broker; Chromium renders the meeting pack in its test.
 demo: install
+	@scripts/ensure-tools.sh java=openjdk-17-jre-headless mvn=maven
 	$(BIN)/sgi demo
 
 test: install
+	@scripts/ensure-tools.sh java=openjdk-17-jre-headless mvn=maven chromium=chromium
 	$(BIN)/pytest -m "not soak" -q
 
 test-soak: install

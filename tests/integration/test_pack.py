@@ -1,7 +1,7 @@
 """The CMOG meeting pack on a store filled by the real pipeline core (chDB), opened in headless Chromium.
 
 chDB hosts one engine path per process, so the module shares one client on one path and closes it at
-the end. Chromium comes from scripts/ensure-chromium.sh (installed when missing and we are root); the
+the end. Chromium comes from scripts/ensure-tools.sh (installed when missing and we are root); the
 browser tests fail with the script's message rather than skip.
 """
 
@@ -69,9 +69,9 @@ def pack_html(pack_path: Path) -> str:
 
 @pytest.fixture(scope="module")
 def chromium() -> str:
-    """Chromium's path, installing it with scripts/ensure-chromium.sh when missing."""
-    script = ROOT / "scripts" / "ensure-chromium.sh"
-    done = subprocess.run(["bash", str(script)], capture_output=True, text=True, timeout=900)
+    """Chromium's path, installing it with scripts/ensure-tools.sh when missing."""
+    script = ROOT / "scripts" / "ensure-tools.sh"
+    done = subprocess.run(["bash", str(script), "chromium=chromium"], capture_output=True, text=True, timeout=900)
     path = shutil.which("chromium")
     if done.returncode != 0 or path is None:
         pytest.fail(f"Chromium is needed to check the pack renders: {done.stdout}{done.stderr}".strip(),
