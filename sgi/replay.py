@@ -20,7 +20,7 @@ from pydantic import ValidationError
 
 from models.derived import Alert, DeadLetter
 from sgi.settings import PseudonymisationSettings, WorkerSettings
-from streams.core.clock import advance_watermark
+from streams.core.clock import advance_watermark, iso
 from streams.core.config import RulesConfig, load_rules
 from streams.core.engine import Engine
 from streams.core.ingest import Origin, ingest
@@ -78,9 +78,19 @@ def replay_lines(
 
 
 def alert_json(alert: Alert) -> str:
-    """One alert as a JSON line with exactly ALERT_FIELDS, datetimes as ISO 8601 UTC."""
-    document: dict[str, Any] = json.loads(alert.model_dump_json(include=set(ALERT_FIELDS)))
-    return json.dumps({name: document[name] for name in ALERT_FIELDS}, ensure_ascii=False)
+    """One alert as a JSON line with exactly ALERT_FIELDS, datetimes as ISO 8601 in UTC (+00:00)."""
+    document: dict[str, Any] = {
+        "alert_id": alert.alert_id,
+        "rule": alert.rule,
+        "subject_kind": alert.subject_kind,
+        "subject": alert.subject,
+        "status": alert.status,
+        "opened_at": iso(alert.opened_at),
+        "resolved_at": iso(alert.resolved_at) if alert.resolved_at is not None else None,
+        "evidence": list(alert.evidence),
+        "summary": alert.summary,
+    }
+    return json.dumps(document, ensure_ascii=False)
 
 
 def parse_until(text: str) -> datetime:

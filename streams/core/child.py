@@ -35,9 +35,12 @@ DAYS_90 = timedelta(days=90)
 class ChildState(BaseModel):
     """What one canonical child key holds. JSON round-trips (`to_json`/`from_json`) for the tables.
 
-    `facts` are within the horizon (longest rule window + lateness) plus what a live alert or an
-    open episode/plan still needs; `alerts`, `episodes`, `links`, `snapshot` are the last versions
-    emitted, kept to emit only changes. A retired state (`retired_into` set) keeps no facts.
+    `facts` are within the horizon (RulesConfig.child_horizon: the longest window, 365 days by
+    default, plus 7 days lateness) plus what a live alert or an open episode/plan still needs;
+    each step first forgets the rest (`_prune`). `alerts` are the emitted alerts not yet final;
+    `episodes`, `links`, `snapshot` the last versions emitted, kept to emit only changes.
+    `merged_keys`: every other identifier key this child is known by. A retired state
+    (`retired_into` set) keeps no facts and forwards what still reaches it.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -182,7 +185,8 @@ def _evaluate(state: ChildState, now: datetime, config: RulesConfig) -> tuple[Ch
     # (so a key survives its facts being pruned).
     named = {key for fact in state.facts.values() for key in fact.child_keys}
     state = state.model_copy(update={"merged_keys": sorted((set(state.merged_keys) | named) - {state.key})})
-    alerts, alert_changes = reconcile("child", state.key, state.alerts, child_rules(view, now, config), now, horizon)
+    evaluation = child_rules(view, now, config)
+    alerts, alert_changes = reconcile("child", state.key, state.alerts, evaluation.wanted, now, horizon)
     episodes, episode_changes = _episodes(state, view, now, horizon)
     links, link_changes = _links(state, view, now - config.place_horizon)
     snapshot = _snapshot(state, view, alerts, now, config)
@@ -194,7 +198,7 @@ def _evaluate(state: ChildState, now: datetime, config: RulesConfig) -> tuple[Ch
             "links": links,
             "snapshot": snapshot if snapshot_changes else state.snapshot,
             "clock": now,
-            "due_at": _due(view, now, config),
+            "due_at": min(filter(None, (_due(view, now, config), evaluation.next_change)), default=None),
         }
     )
     outputs: list[ChildOutput] = [*alert_changes, *episode_changes, *link_changes, *snapshot_changes]
@@ -212,6 +216,8 @@ def _prune(state: ChildState, now: datetime, config: RulesConfig) -> ChildState:
         return state
     horizon = now - config.child_horizon
     live = {identifier: alert for identifier, alert in state.alerts.items() if not is_final(alert, horizon)}
+    if len(live) == len(state.alerts) and all(fact.occurred_at >= horizon for fact in state.facts.values()):
+        return state  # nothing is old enough to forget (the usual case)
     keep = _needed(derive(state.key, state.facts.values()), live, horizon)
     facts = {event_id: fact for event_id, fact in state.facts.items() if event_id in keep}
     if len(facts) == len(state.facts) and len(live) == len(state.alerts):
@@ -363,9 +369,10 @@ def _needed(view: ChildView, alerts: dict[str, Alert], horizon: datetime) -> set
     assessment, completed interview and flag-carrying facts before the horizon (the baseline later
     facts compare with).
 
-    Known limit: an episode/plan/incident ref that gets a new fact more than the horizon (a year
-    and a week by default) after its previous one may be folded with or without its older facts,
-    depending on whether a step pruned them in between."""
+    Known limits, both at the horizon (a year and a week by default): an episode/plan/incident ref
+    that gets a new fact more than the horizon after its previous one, and a merge of two records
+    that each have more than a horizon of history, may see the oldest facts or not depending on the
+    clock at the step (which varies with arrival order within the lateness bound)."""
     keep = {fact.event_id for fact in view.facts if fact.occurred_at >= horizon}
     keep.update(event_id for alert in alerts.values() for event_id in alert.evidence)
     groups = [
@@ -389,23 +396,21 @@ def _needed(view: ChildView, alerts: dict[str, Alert], horizon: datetime) -> set
 
 
 def _due(view: ChildView, now: datetime, config: RulesConfig) -> datetime | None:
-    """The next moment an evaluation could change anything: a deadline passing, a fact leaving a
-    window, a future-dated fact or notification coming due, a birthday (age band)."""
+    """The next moment a deadline passes, a future-dated fact or notification comes due, or a
+    snapshot count or age band changes. (Rolling-window edges come from the rules' Evaluation.)"""
     rules = config.rules
     candidates: list[datetime] = []
     for fact in view.facts:
-        at = fact.occurred_at
-        candidates += [at, at + rules.multi_agency_concern.window, at + SNAPSHOT_WINDOW]
+        candidates += [fact.occurred_at, fact.occurred_at + SNAPSHOT_WINDOW]
     for episode in view.episodes.values():
         if episode.start is not None:
             at = episode.start.occurred_at
-            candidates += [at + rules.long_missing.delay + TICK, at + rules.repeat_missing.window]
-            candidates += [at + DAYS_30, at + DAYS_90]
+            candidates += [at + rules.long_missing.delay + TICK, at + DAYS_30, at + DAYS_90]
         if episode.end is not None:
             candidates.append(episode.end.occurred_at + rules.rhi_overdue.delay + TICK)
     encompass = rules.encompass_overdue
     for incident in view.incidents.values():
-        candidates += [incident.at + rules.da_escalation.window, incident.at + SNAPSHOT_WINDOW]
+        candidates.append(incident.at + SNAPSHOT_WINDOW)
         deadline = encompass_deadline(incident.at, config.zone, encompass.deadline_time, encompass.non_school_days)
         candidates.append(deadline + TICK)
         notified = incident.notified

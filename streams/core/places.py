@@ -117,18 +117,16 @@ def step_place(
 
 def _evaluate(state: PlaceState, now: datetime, config: RulesConfig) -> tuple[PlaceState | None, list[Alert]]:
     horizon = now - config.place_horizon
-    links = sorted(state.links.values(), key=lambda link: (link.occurred_at, link.event_id, link.child_key))
-    wanted = place_rules(links, now, config)
-    alerts, changed = reconcile("place", state.place_key, state.alerts, wanted, now, horizon)
+    evaluation = place_rules(list(state.links.values()), now, config)
+    alerts, changed = reconcile("place", state.place_key, state.alerts, evaluation.wanted, now, horizon)
     needed = {event_id for alert in alerts.values() for event_id in alert.evidence}
     kept = {key: link for key, link in state.links.items() if link.occurred_at >= horizon or link.event_id in needed}
     if not kept and not alerts:
         return None, changed
-    rules = config.rules
-    windows = (rules.hotspot_emerging.window, rules.linked_children.window)
-    candidates = [link.occurred_at for link in kept.values()]
-    candidates += [link.occurred_at + window for link in kept.values() for window in windows]
-    due = min((moment for moment in candidates if moment > now), default=None)
+    # A tick is needed only when a stretch could end or a future-dated link comes due; a link
+    # leaving the window of a place whose count is below threshold changes nothing.
+    future = [link.occurred_at for link in kept.values() if link.occurred_at > now]
+    due = min([*future, *([evaluation.next_change] if evaluation.next_change else [])], default=None)
     return state.model_copy(update={"links": kept, "alerts": alerts, "clock": now, "due_at": due}), changed
 
 

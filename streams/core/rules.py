@@ -16,15 +16,21 @@ Decisions where EVENTS.md is silent (each rule's docstring says more):
 - Alert ids are sha256("rule|subject|anchor") hex, 32 characters, where the anchor is the episode,
   plan or incident ref for rules about one of those, the triggering event's id for rules about one
   assessment or grading, and the UTC ISO time a window began for rolling-count rules.
+- Alert times are UTC. Evidence lists event ids in event-time order, including the events that made
+  the condition true (the plan start behind missing_while_vulnerable, the previous assessment behind
+  cse_risk_raised) and the one that resolved it: what an alert needs is kept while it is live.
+- An alert resolved (or withdrawn) before the horizon (now - longest window - lateness) is final:
+  dropped from state and never changed again, even by a merge.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from models.derived import Alert, Fact, PlaceLink
 from models.events import CSE_RANK, CseLevel
@@ -46,6 +52,9 @@ class Wanted:
     # Raised by the clock passing a deadline (not by an event): it may first be seen long after
     # opened_at, when the clock jumps (a replay with a quiet spell).
     by_clock: bool = False
+    # Decided by one retained fact alone (an open plan's start), so a state pruned of older history
+    # cannot invent it: raised however old, e.g. for plans already open when a feed is first loaded.
+    standing: bool = False
 
 
 def alert_id(rule: str, subject: str, anchor: str) -> str:
@@ -64,6 +73,26 @@ def _hours(delta: timedelta) -> str:
 
 def _days(delta: timedelta) -> str:
     return f"{delta.total_seconds() / 86400:g} days"
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """The alerts wanted as known at `now`, and the next moment that could change without news
+    (a stretch's projected end, a future-dated open or resolve): when the state next needs a tick."""
+
+    wanted: list[Wanted]
+    next_change: datetime | None
+
+
+def settle(raw: Iterable[Wanted], now: datetime) -> Evaluation:
+    wanted: list[Wanted] = []
+    later: list[datetime] = []
+    for want in raw:
+        later += [moment for moment in (want.opened_at, want.resolved_at) if moment is not None and moment > now]
+        clipped = clip(want, now)
+        if clipped is not None:
+            wanted.append(clipped)
+    return Evaluation(wanted=wanted, next_change=min(later, default=None))
 
 
 def clip(wanted: Wanted, now: datetime) -> Wanted | None:
@@ -104,13 +133,13 @@ def deadline_alert(
 # --- rolling windows ----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Item:
-    """One countable thing in a rolling window: `key` is what is counted distinctly."""
+class Item(NamedTuple):
+    """One countable thing in a rolling window: `key` is what is counted distinctly. A tuple, in
+    sweep order (at, event_id): places hold hundreds of links and are swept on every change."""
 
     at: datetime
-    key: str
     event_id: str
+    key: str
     flagged: bool = False
 
 
@@ -127,31 +156,39 @@ class Stretch:
         return tuple(dict.fromkeys(item.event_id for item in self.items))
 
 
-def distinct_at_least(count: int) -> Callable[[Sequence[Item]], bool]:
-    return lambda window: len({item.key for item in window}) >= count
-
-
 def rolling_stretches(
-    items: Iterable[Item], window: timedelta, holds: Callable[[Sequence[Item]], bool], now: datetime
+    items: Iterable[Item], window: timedelta, now: datetime, distinct: int, flagged: int = 0
 ) -> list[Stretch]:
     """Sweep the moments a window's contents can change (an item enters at its time, leaves one
-    window later) and return each stretch during which `holds(window contents)`.
+    window later) and return each stretch during which the window holds at least `distinct`
+    distinct keys and at least `flagged` flagged items. Only items at or before `now` count.
 
     The window at moment s is (s - window, s]; an item entering and another leaving at the same
-    moment are applied together, so a count that stays at the threshold does not blink.
+    moment are applied together, so a count that stays at the threshold does not blink. Counts are
+    kept incrementally: O(n log n) for n items.
     """
-    ordered = sorted((i for i in items if i.at <= now), key=lambda i: (i.at, i.event_id))
-    moments = sorted({i.at for i in ordered} | {i.at + window for i in ordered if i.at + window <= now})
+    ordered = sorted(i for i in items if i.at <= now)
+    # Leaving moments after `now` are swept too: a stretch open at `now` gets the end it will have if
+    # nothing new arrives (clip() hides it until then; the step schedules its next tick at it).
+    moments = sorted({i.at for i in ordered} | {i.at + window for i in ordered})
     stretches: list[Stretch] = []
+    keys: Counter[str] = Counter()
+    flags = 0
     low = high = 0
     start: datetime | None = None
     start_low = last_high = 0
     for moment in moments:
         while high < len(ordered) and ordered[high].at <= moment:
+            keys[ordered[high].key] += 1
+            flags += ordered[high].flagged
             high += 1
         while low < high and ordered[low].at <= moment - window:
+            keys[ordered[low].key] -= 1
+            if not keys[ordered[low].key]:
+                del keys[ordered[low].key]
+            flags -= ordered[low].flagged
             low += 1
-        if holds(ordered[low:high]):
+        if len(keys) >= distinct and flags >= flagged:
             if start is None:
                 start, start_low = moment, low
             last_high = high
@@ -466,6 +503,7 @@ def cp_repeat_plan(view: ChildView, now: datetime, config: RulesConfig) -> list[
                 resolved_at=max(end.occurred_at, start.occurred_at) if end is not None else None,
                 evidence=evidence(start, end),
                 summary=f"Child protection plan started after {start.previous_plans} previous plan(s)",
+                standing=end is None,
             )
         )
     return wanted
@@ -503,7 +541,7 @@ def repeat_missing(view: ChildView, now: datetime, config: RulesConfig) -> list[
         for e in view.episodes.values()
         if e.start is not None
     ]
-    stretches = rolling_stretches(items, rule.window, distinct_at_least(rule.count), now)
+    stretches = rolling_stretches(items, rule.window, now, rule.count)
     summary = f"{rule.count} or more missing episodes within {_days(rule.window)}"
     return _stretch_alerts("repeat_missing", stretches, summary)
 
@@ -512,7 +550,7 @@ def da_escalation(view: ChildView, now: datetime, config: RulesConfig) -> list[W
     """N DA incidents (distinct incident_ref, at their first report) in a rolling window (365 days)."""
     rule = config.rules.da_escalation
     items = [Item(at=i.at, key=i.ref, event_id=i.first.event_id) for i in view.incidents.values()]
-    stretches = rolling_stretches(items, rule.window, distinct_at_least(rule.count), now)
+    stretches = rolling_stretches(items, rule.window, now, rule.count)
     return _stretch_alerts("da_escalation", stretches, f"{rule.count} or more DA incidents within {_days(rule.window)}")
 
 
@@ -521,7 +559,7 @@ def multi_agency_concern(view: ChildView, now: datetime, config: RulesConfig) ->
     in a rolling window."""
     rule = config.rules.multi_agency_concern
     items = [Item(at=f.occurred_at, key=f.agency.value, event_id=f.event_id) for f in view.facts]
-    stretches = rolling_stretches(items, rule.window, distinct_at_least(rule.count), now)
+    stretches = rolling_stretches(items, rule.window, now, rule.count)
     summary = f"{rule.count} or more agencies reported concerns within {_days(rule.window)}"
     return _stretch_alerts("multi_agency_concern", stretches, summary)
 
@@ -545,13 +583,13 @@ CHILD_RULES: dict[str, ChildRule] = {
 }
 
 
-def child_rules(view: ChildView, now: datetime, config: RulesConfig) -> list[Wanted]:
+def child_rules(view: ChildView, now: datetime, config: RulesConfig) -> Evaluation:
     """Every enabled child rule's wanted alerts, as known at `now`."""
-    wanted: list[Wanted] = []
+    raw: list[Wanted] = []
     for rule, evaluate in CHILD_RULES.items():
         if config.enabled(rule):
-            wanted.extend(w for w in (clip(w, now) for w in evaluate(view, now, config)) if w is not None)
-    return wanted
+            raw.extend(evaluate(view, now, config))
+    return settle(raw, now)
 
 
 # --- place rules --------------------------------------------------------------------------------
@@ -561,7 +599,7 @@ def hotspot_emerging(links: Sequence[PlaceLink], now: datetime, config: RulesCon
     """N distinct children linked to the place (last seen, found, or named) in a rolling window."""
     rule = config.rules.hotspot_emerging
     items = [Item(at=link.occurred_at, key=link.child_key, event_id=link.event_id) for link in links]
-    stretches = rolling_stretches(items, rule.window, distinct_at_least(rule.count), now)
+    stretches = rolling_stretches(items, rule.window, now, rule.count)
     return _stretch_alerts(
         "hotspot_emerging", stretches, f"{rule.count} or more children linked to this place within {_days(rule.window)}"
     )
@@ -572,6 +610,8 @@ def linked_children(links: Sequence[PlaceLink], now: datetime, config: RulesConf
     link in that window carries a CSE level in the configured levels (the child's level as of that
     link's event). Same stretch semantics as the counting rules."""
     rule = config.rules.linked_children
+    if not any(link.child_cse_level in rule.cse_levels for link in links):
+        return []  # the usual case, and the sweep is the cost of a busy place
     items = [
         Item(
             at=link.occurred_at,
@@ -581,12 +621,7 @@ def linked_children(links: Sequence[PlaceLink], now: datetime, config: RulesConf
         )
         for link in links
     ]
-    enough = distinct_at_least(rule.count)
-
-    def holds(window: Sequence[Item]) -> bool:
-        return enough(window) and any(item.flagged for item in window)
-
-    stretches = rolling_stretches(items, rule.window, holds, now)
+    stretches = rolling_stretches(items, rule.window, now, rule.count, flagged=1)
     return _stretch_alerts(
         "linked_children",
         stretches,
@@ -598,12 +633,13 @@ PlaceRule = Callable[[Sequence[PlaceLink], datetime, RulesConfig], list[Wanted]]
 PLACE_RULES: dict[str, PlaceRule] = {"hotspot_emerging": hotspot_emerging, "linked_children": linked_children}
 
 
-def place_rules(links: Sequence[PlaceLink], now: datetime, config: RulesConfig) -> list[Wanted]:
-    wanted: list[Wanted] = []
+def place_rules(links: Sequence[PlaceLink], now: datetime, config: RulesConfig) -> Evaluation:
+    """Every enabled place rule's wanted alerts, as known at `now`."""
+    raw: list[Wanted] = []
     for rule, evaluate in PLACE_RULES.items():
         if config.enabled(rule):
-            wanted.extend(w for w in (clip(w, now) for w in evaluate(links, now, config)) if w is not None)
-    return wanted
+            raw.extend(evaluate(links, now, config))
+    return settle(raw, now)
 
 
 # --- wanted vs emitted --------------------------------------------------------------------------
@@ -641,7 +677,8 @@ def reconcile(
     an event-opened alert is always seen while its event is inside the horizon, so such an alert
     can only come from a state partly pruned (e.g. the oldest CSE assessment kept with its
     predecessor gone). Deadline alerts are exempt from the second test: the clock may pass a
-    deadline long before anything looks (a replay's clock jumps over quiet spells).
+    deadline long before anything looks (a replay's clock jumps over quiet spells); so are standing
+    alerts, decided by one retained fact (an open repeat plan loaded long after it started).
     """
     # Final alerts are settled history whether or not an earlier step got round to dropping them:
     # diffing only live ones keeps the result independent of when steps happened.
@@ -655,7 +692,7 @@ def reconcile(
         before = current.get(identifier)
         if before is None and (
             (want.resolved_at is not None and want.resolved_at < horizon)
-            or (not want.by_clock and want.opened_at < horizon)
+            or (not want.by_clock and not want.standing and want.opened_at < horizon)
         ):
             continue
         alert = Alert(

@@ -174,8 +174,11 @@ def da(
     return event("da.incident", kid, at, payload, **kw)
 
 
-def plan_started(kid: Kid, at: datetime, ref: str, *, previous: int = 0, category: str = "NEG", **kw: Any) -> dict[str, Any]:
-    return event("cp_plan.started", kid, at, {"plan_ref": ref, "category": category, "previous_plans": previous}, **kw)
+def plan_started(
+    kid: Kid, at: datetime, ref: str, *, previous: int = 0, category: str = "NEG", **kw: Any
+) -> dict[str, Any]:
+    payload = {"plan_ref": ref, "category": category, "previous_plans": previous}
+    return event("cp_plan.started", kid, at, payload, **kw)
 
 
 def plan_ended(kid: Kid, at: datetime, ref: str, **kw: Any) -> dict[str, Any]:
@@ -187,7 +190,9 @@ def linked(identifiers: Iterable[tuple[str, str]], at: datetime, **kw: Any) -> d
     return event("identity.linked", None, at, payload, **kw)
 
 
-def place(sector_postcode: str | None = None, *, premises: dict[str, Any] | None = None, ward: str | None = None) -> dict[str, Any]:
+def place(
+    sector_postcode: str | None = None, *, premises: dict[str, Any] | None = None, ward: str | None = None
+) -> dict[str, Any]:
     doc: dict[str, Any] = {}
     if sector_postcode is not None:
         doc["postcode"] = sector_postcode

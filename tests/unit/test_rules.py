@@ -20,6 +20,7 @@ from tests.unit.builders import (
     HOUR,
     T0,
     Kid,
+    alerts_for,
     cse,
     da,
     interview_completed,
@@ -32,7 +33,6 @@ from tests.unit.builders import (
     plan_started,
     risk_graded,
     run,
-    alerts_for,
 )
 
 LONDON = ZoneInfo("Europe/London")
@@ -419,7 +419,11 @@ def test_cp_repeat_plan_fires_and_resolves_when_the_plan_ends() -> None:
 
 
 def test_da_on_cp_plan_fires_and_resolves_when_the_plan_ends() -> None:
-    docs = [plan_started(KID, T0, "P1"), da(KID, T0 + DAY, "I1", notified=T0 + DAY), plan_ended(KID, T0 + 60 * DAY, "P1")]
+    docs = [
+        plan_started(KID, T0, "P1"),
+        da(KID, T0 + DAY, "I1", notified=T0 + DAY),
+        plan_ended(KID, T0 + 60 * DAY, "P1"),
+    ]
     alert = only(run(docs), "da_on_cp_plan")
     assert (alert.opened_at, alert.resolved_at) == (T0 + DAY, T0 + 60 * DAY)
     none_of(run([da(KID, T0 - DAY, "I1", notified=T0), plan_started(KID, T0, "P1")]), "da_on_cp_plan")
@@ -545,7 +549,11 @@ def test_a_late_interview_after_the_deadline_resolves_rhi_overdue() -> None:
 
 
 def test_an_interview_arriving_before_its_episode_end_counts_once_the_end_arrives() -> None:
-    docs = [missing_started(KID, T0, "E1"), interview_completed(KID, RETURN + DAY, "E1"), missing_ended(KID, RETURN, "E1")]
+    docs = [
+        missing_started(KID, T0, "E1"),
+        interview_completed(KID, RETURN + DAY, "E1"),
+        missing_ended(KID, RETURN, "E1"),
+    ]
     engine = run(docs, until=RHI_DUE + DAY)
     none_of(engine, "rhi_overdue")
     assert engine.episodes[(KID.key, "E1")].interview == "completed"
@@ -562,5 +570,30 @@ def test_a_late_report_of_a_timely_encompass_notification_withdraws_the_alert() 
 
 
 def test_a_late_episode_end_in_time_withdraws_long_missing() -> None:
-    docs = [missing_started(KID, T0, "E1"), cse(OTHER, T0 + 30 * HOUR, "none"), missing_ended(KID, T0 + 20 * HOUR, "E1")]
+    docs = [
+        missing_started(KID, T0, "E1"),
+        cse(OTHER, T0 + 30 * HOUR, "none"),
+        missing_ended(KID, T0 + 20 * HOUR, "E1"),
+    ]
     assert [a.status for a in alerts_for(run(docs), "long_missing")] == ["withdrawn"]
+
+
+def test_encompass_notification_stamped_on_the_incident_report_can_be_late() -> None:
+    # The report is made on Friday evening but says the school was told on Monday at 10:00.
+    engine = run([da(KID, FRIDAY_EVENING, "I1", notified=MONDAY_9 + HOUR)], until=MONDAY_9 + DAY)
+    alert = only(engine, "encompass_overdue")
+    assert (alert.status, alert.resolved_at) == ("resolved", (MONDAY_9 + HOUR).astimezone(UTC))
+
+
+# --- the clock ---------------------------------------------------------------------------------
+
+
+def test_a_child_is_ticked_only_when_something_is_due() -> None:
+    from streams.core.child import next_due
+    from streams.core.clock import TICK
+
+    engine = run([missing_started(KID, T0, "E1")])
+    assert next_due(engine.children[KID.key]) == T0 + 24 * HOUR + TICK
+    assert engine.advance(T0 + 24 * HOUR) == []
+    records = engine.advance(T0 + 24 * HOUR + TICK)
+    assert [getattr(r, "rule", None) for r in records if getattr(r, "rule", None)] == ["long_missing"]
