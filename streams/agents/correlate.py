@@ -30,7 +30,7 @@ from streams.core.child import CHILD_MESSAGES, Absorb, ChildOutput, ChildState, 
 from streams.core.config import RulesConfig
 from streams.core.identity import IdentityState, resolve
 from streams.core.messages import PlaceRetract, Tick, ToChild
-from streams.core.places import PlaceMessage, PlaceState, step_place
+from streams.core.places import PlaceMessage, PlaceState, judged, step_place
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +69,8 @@ def register(app: faust.App, topics: Topics, rules: RulesConfig, tick_seconds: f
                 await topics.child_states.send(key=output.child_key.encode(), value=output.model_dump_json().encode())
             elif isinstance(output, PlaceLink):
                 value = output.model_dump_json().encode()
-                await topics.place_stage.send(key=output.place_key.encode(), value=value)
+                if judged(output, rules):
+                    await topics.place_stage.send(key=output.place_key.encode(), value=value)
                 await topics.place_links.send(key=output.place_key.encode(), value=value)
             elif isinstance(output, PlaceRetract):
                 for place_key in output.place_keys:

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from models.events import CseLevel, DashRisk, PoliceRisk
+from models.events import CseLevel, DashRisk, PoliceRisk, PremisesCategory
 
 RuleId = Literal[
     "rhi_overdue",
@@ -140,6 +140,11 @@ class RulesConfig(_Frozen):
     pipeline_health: PipelineHealth
     # The rules whose alerts the CMOG chair is notified about.
     chair_rules: tuple[RuleId, ...]
+    # Which places hotspot_emerging and linked_children judge. Premises only by default: a whole
+    # ward or postcode sector reaches 3 children in 28 days in any city, and family homes link
+    # siblings. Every place kind is still counted for the boards.
+    place_kinds: tuple[Literal["premises", "sector", "ward"], ...] = ("premises",)
+    place_exclude_categories: tuple[PremisesCategory, ...] = (PremisesCategory.home, PremisesCategory.foster_home)
 
     @field_validator("timezone")
     @classmethod

@@ -23,7 +23,7 @@ from streams.core.child import CHILD_MESSAGES, Absorb, ChildMessage, ChildOutput
 from streams.core.config import RulesConfig
 from streams.core.identity import IdentityState, resolve
 from streams.core.messages import PlaceRetract, Retire, Tick, ToChild
-from streams.core.places import PlaceMessage, PlaceState, step_place
+from streams.core.places import PlaceMessage, PlaceState, judged, step_place
 
 Record = Alert | Episode | ChildSnapshot
 Destination = Literal["child", "place"]
@@ -117,7 +117,8 @@ class Engine:
         elif isinstance(output, Absorb):
             queue.append(("child", output.into_key, output))
         elif isinstance(output, PlaceLink):
-            queue.append(("place", output.place_key, output))
+            if judged(output, self.config):
+                queue.append(("place", output.place_key, output))
         elif isinstance(output, PlaceRetract):
             queue.extend(("place", place_key, output) for place_key in output.place_keys)
         else:

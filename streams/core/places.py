@@ -62,6 +62,12 @@ def primary_place_key(place: Place | None) -> str | None:
     return keys[0][0] if keys else None
 
 
+def judged(link: PlaceLink, config: RulesConfig) -> bool:
+    """Whether the place rules judge this link's place (RulesConfig.place_kinds and exclusions): only
+    those links are routed to the place stage; every link is stored for the boards."""
+    return link.place_kind in config.place_kinds and link.place.premises_category not in config.place_exclude_categories
+
+
 def link_id(link: PlaceLink) -> str:
     return f"{link.event_id}|{link.child_key}"
 

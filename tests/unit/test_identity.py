@@ -146,7 +146,7 @@ def test_merge_through_identifiers_on_one_event() -> None:
 def test_a_merged_child_counts_once_at_a_place() -> None:
     by_nhs, by_la, _, _ = _two_records()
     other = Kid.make(102)
-    sector = place("CV1 2GN")
+    sector = place("CV1 2GN", premises={"category": "takeaway", "name": "Chicken Hut"})
     docs = [
         missing_started(by_nhs, T0, "E1", location=sector),
         missing_started(by_la, T0 + DAY, "E2", location=sector),
@@ -157,7 +157,7 @@ def test_a_merged_child_counts_once_at_a_place() -> None:
     merged = run([*docs, linked([("nhs_number", NHS), ("la_person_id", LA_ID)], T0 + 3 * DAY)])
     assert alerts_for(merged, "hotspot_emerging", shown_only=True) == []
     assert {a.status for a in alerts_for(merged, "hotspot_emerging")} == {"withdrawn"}
-    links = merged.places["sector:CV1 2"].links.values()
+    links = merged.places["premises:takeaway:chicken hut:CV1 2"].links.values()
     assert len({link.child_key for link in links}) == 2
 
 

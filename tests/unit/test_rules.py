@@ -454,7 +454,9 @@ def test_multi_agency_concern_boundaries() -> None:
 
 # --- places ------------------------------------------------------------------------------------
 
-SECTOR = place("CV1 2GN")
+# The place rules judge premises (RulesConfig.place_kinds); sectors and wards are only counted.
+SECTOR = place("CV1 2GN", premises={"category": "hotel", "name": "Larkspur Lodge"})
+HOTEL_KEY = "premises:hotel:larkspur lodge:CV1 2"
 
 
 def _last_seen(kid: Kid, at: datetime, ref: str, location=SECTOR):  # type: ignore[no-untyped-def]
@@ -479,7 +481,7 @@ def test_hotspot_three_children_in_28_days() -> None:
     kids = [Kid.make(10 + n) for n in range(3)]
     docs = [_last_seen(kid, T0 + n * 10 * DAY, f"E{n}") for n, kid in enumerate(kids)]
     alert = only(run(docs), "hotspot_emerging")
-    assert (alert.subject_kind, alert.subject, alert.opened_at) == ("place", "sector:CV1 2", T0 + 20 * DAY)
+    assert (alert.subject_kind, alert.subject, alert.opened_at) == ("place", HOTEL_KEY, T0 + 20 * DAY)
     resolved = only(run(docs, until=T0 + 40 * DAY), "hotspot_emerging")
     assert resolved.resolved_at == T0 + 28 * DAY
 
@@ -509,7 +511,7 @@ def test_linked_children_with_one_at_cse_risk() -> None:
     kids = [Kid.make(40), Kid.make(41)]
     docs = [cse(kids[0], T0 - DAY, "high"), _last_seen(kids[0], T0, "E0"), _last_seen(kids[1], T0 + DAY, "E1")]
     alert = only(run(docs), "linked_children")
-    assert (alert.subject, alert.opened_at) == ("sector:CV1 2", T0 + DAY)
+    assert (alert.subject, alert.opened_at) == (HOTEL_KEY, T0 + DAY)
 
 
 def test_linked_children_needs_the_risk_as_of_the_link() -> None:
@@ -597,3 +599,14 @@ def test_a_child_is_ticked_only_when_something_is_due() -> None:
     assert engine.advance(T0 + 24 * HOUR) == []
     records = engine.advance(T0 + 24 * HOUR + TICK)
     assert [getattr(r, "rule", None) for r in records if getattr(r, "rule", None)] == ["long_missing"]
+
+
+def test_place_rules_judge_premises_but_not_family_homes_wards_or_sectors() -> None:
+    kids = [Kid.make(90 + n) for n in range(3)]
+    for location in (place("CV1 2GN"), place(ward="E05001219"),
+                     place("CV1 2GN", premises={"category": "home", "ref": "UPRN1"})):
+        docs = [_last_seen(kid, T0 + n * DAY, f"E{n}", location=location) for n, kid in enumerate(kids)]
+        none_of(run(docs), "hotspot_emerging")
+    wider = rules_from({"place_kinds": ["premises", "sector"]})
+    docs = [_last_seen(kid, T0 + n * DAY, f"E{n}", location=place("CV1 2GN")) for n, kid in enumerate(kids)]
+    assert only(run(docs, config=wider), "hotspot_emerging").subject == "sector:CV1 2"
