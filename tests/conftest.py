@@ -34,3 +34,36 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield broker.bootstrap
     finally:
         broker.stop()
+
+
+@pytest.fixture
+def fresh_topics(kafka_bootstrap: str) -> str:
+    """The session broker with every pipeline and Faust topic deleted and the pipeline's created anew,
+    so a test that runs a worker sees only its own messages. Returns the bootstrap address."""
+    import time
+
+    from kafka.admin import KafkaAdminClient
+
+    from streams.topics import ensure_topics
+
+    admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap, client_id="sgi-test-reset")
+    try:
+        doomed = [t for t in admin.list_topics() if not t.startswith("__")]
+        if doomed:
+            admin.delete_topics(doomed)
+        deadline = time.monotonic() + 60
+        while set(doomed) & set(admin.list_topics()):
+            if time.monotonic() > deadline:
+                pytest.fail(f"topics not deleted within 60 s: {sorted(set(doomed) & set(admin.list_topics()))}")
+            time.sleep(0.2)
+    finally:
+        admin.close()
+    deadline = time.monotonic() + 60
+    while True:  # creation can be refused for a moment while the deletions settle
+        try:
+            ensure_topics(kafka_bootstrap, default_partitions=4)
+            return kafka_bootstrap
+        except Exception:  # noqa: BLE001
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)

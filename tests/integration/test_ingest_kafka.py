@@ -14,7 +14,7 @@ import pytest
 from models.events import ChildEvent, event_identifiers, parse_event
 from sgi.publish import publish_messages
 from sgi.simulate import CityConfig, simulate
-from streams.topics import DEADLETTER, EVENTS, INBOUND, ensure_topics
+from streams.topics import DEADLETTER, EVENTS, INBOUND
 from tests.integration.support import log_tail, read_topics, running, worker_env
 
 pytestmark = pytest.mark.integration
@@ -31,7 +31,8 @@ def raw_strings(event: object) -> set[str]:
     return {s for s in found if len(s) >= 5}
 
 
-def test_thousand_mixed_events_arrive_once_or_dead_lettered(kafka_bootstrap, tmp_path):
+def test_thousand_mixed_events_arrive_once_or_dead_lettered(fresh_topics, tmp_path):
+    kafka_bootstrap = fresh_topics
     lines = list(itertools.islice(
         simulate(days=60, seed=7, start=datetime(2026, 1, 5, tzinfo=UTC), malformed_share=0.2,
                  config=CityConfig(scale=0.5)),
@@ -46,7 +47,6 @@ def test_thousand_mixed_events_arrive_once_or_dead_lettered(kafka_bootstrap, tmp
     # The same events re-sent by a partner system must not pass twice.
     duplicates = [line for line, e in zip(lines, parsed, strict=True) if e is not None][:25]
 
-    ensure_topics(kafka_bootstrap, default_partitions=4)
     sent = publish_messages(lines + duplicates, kafka_bootstrap, INBOUND, progress=False)
     assert sent == 1025
 

@@ -19,7 +19,7 @@ import pytest
 from sgi.publish import publish_messages
 from sgi.replay import replay_lines
 from sgi.simulate import CityConfig, simulate
-from streams.topics import ALERTS, INBOUND, ensure_topics, group_lag
+from streams.topics import ALERTS, INBOUND, group_lag
 from tests.integration.support import log_tail, read_topics, running, worker_env
 
 pytestmark = pytest.mark.integration
@@ -49,12 +49,12 @@ def comparable(alerts) -> dict[str, tuple]:
     }
 
 
-def test_live_agents_produce_the_same_alerts_as_replay(kafka_bootstrap, tmp_path):
+def test_live_agents_produce_the_same_alerts_as_replay(fresh_topics, tmp_path):
+    kafka_bootstrap = fresh_topics
     start = datetime.now(UTC) - timedelta(days=34)
     lines = list(simulate(days=3, seed=11, start=start, malformed_share=0.02, config=CityConfig(scale=1.0)))
     assert len(lines) > 500
 
-    ensure_topics(kafka_bootstrap, default_partitions=4)
     env = worker_env(kafka_bootstrap, tmp_path / "faust", app_id=APP_ID)
     log = tmp_path / "worker.log"
     with running(["worker"], env, log) as proc:
