@@ -14,8 +14,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from kafka.errors import KafkaError
 from tqdm import tqdm
 
 from sgi.kafka_local import KafkaLaunchError, LocalKafka, fetch_jars, free_port
+from sgi.processes import background
 from sgi.settings import PROJECT_ROOT, ClickHouseSettings, KafkaSettings
 from streams.topics import INBOUND, ensure_topics, group_lag
 
@@ -41,29 +41,10 @@ TOP_PLACES = """
 SELECT any(premises_category) AS category, any(premises_name) AS name, any(ward_name) AS ward,
        length(groupUniqArrayArray(children)) AS children
 FROM places FINAL
-WHERE place_kind = 'premises' AND premises_category NOT IN ('home', 'foster_home')
+WHERE place_kind = 'premises'
+  AND premises_category NOT IN ('home', 'foster_home', 'childrens_home', 'supported_accommodation')
 GROUP BY place_key ORDER BY children DESC, name LIMIT 5
 """
-
-
-@contextmanager
-def background(args: list[str], env: dict[str, str], log_path: Path, name: str) -> Iterator[subprocess.Popen[bytes]]:
-    """Run `sgi ARGS` as a child process; stop it with SIGTERM (then SIGKILL) at the end."""
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "sgi.cli", *args], env=env, stdout=log,
-                                stderr=subprocess.STDOUT, start_new_session=True)
-        try:
-            yield proc
-        finally:
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-                try:
-                    proc.wait(timeout=60)
-                except subprocess.TimeoutExpired:
-                    print(f"demo: {name} did not stop in 60 s; killing it", file=sys.stderr)
-                    os.killpg(proc.pid, signal.SIGKILL)
-                    proc.wait()
 
 
 def wait_until_caught_up(bootstrap: str, published: int, app_id: str, procs: dict[str, subprocess.Popen[bytes]],
@@ -102,7 +83,7 @@ def print_summary(client: object, out_dir: Path) -> None:
         print(f"{label:<34} {value}")
     print("\nOpen alerts by rule:")
     run_sql(client, OPEN_BY_RULE)
-    print("\nTop places (distinct children, whole period):")
+    print("\nTop non-residential places (distinct children, whole period):")
     run_sql(client, TOP_PLACES)
     print(f"\nExplore further: .venv/bin/sgi sql \"SELECT ...\"   (data in {ClickHouseSettings().path})")
 

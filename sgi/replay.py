@@ -16,19 +16,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
 from models.derived import Alert, DeadLetter
-from sgi.settings import PseudonymisationSettings, WorkerSettings
+from sgi.settings import MISSING_KEY, WorkerSettings, load_secret
 from streams.core.clock import advance_watermark, iso
 from streams.core.config import RulesConfig, load_rules
 from streams.core.engine import Engine
 from streams.core.ingest import Origin, ingest
 
-MISSING_KEY = (
-    "error: SGI_PSEUDONYMISATION_KEY is not set. Replay pseudonymises identifiers exactly as the pipeline "
-    "does and refuses to run without the secret; set it (e.g. `export SGI_PSEUDONYMISATION_KEY=...`)."
-)
 ALERT_FIELDS = (
     "alert_id", "rule", "subject_kind", "subject", "status", "opened_at", "resolved_at", "evidence", "summary",
 )
@@ -102,14 +96,6 @@ def parse_until(text: str) -> datetime:
     if moment.tzinfo is None:
         raise argparse.ArgumentTypeError(f"--until needs a UTC offset, e.g. {text}+00:00")
     return moment
-
-
-def load_secret() -> bytes | None:
-    try:
-        key = PseudonymisationSettings().pseudonymisation_key.get_secret_value()
-    except ValidationError:
-        key = ""
-    return key.encode("utf-8") if key else None
 
 
 def run(args: argparse.Namespace) -> int:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import SecretStr
+from pydantic import SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -34,6 +34,22 @@ class PseudonymisationSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SGI_", frozen=True)
 
     pseudonymisation_key: SecretStr
+
+
+MISSING_KEY = (
+    "error: SGI_PSEUDONYMISATION_KEY is not set. The pipeline refuses to start without the secret "
+    "that pseudonymises identifiers; set it from your secret store (e.g. `export SGI_PSEUDONYMISATION_KEY=...`)."
+)
+
+
+def load_secret() -> bytes | None:
+    """The HMAC secret from SGI_PSEUDONYMISATION_KEY, or None when it is unset or empty (callers
+    refuse to start with MISSING_KEY)."""
+    try:
+        key = PseudonymisationSettings().pseudonymisation_key.get_secret_value()
+    except ValidationError:
+        return None
+    return key.encode("utf-8") if key else None
 
 
 class ClickHouseSettings(BaseSettings):

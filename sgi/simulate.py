@@ -819,7 +819,8 @@ class CitySimulation:
         return payload
 
     def _plant_hotspots(self) -> None:
-        """Several different children last seen, found or named at one place within three weeks."""
+        """Several different children last seen, found or named at one place within three weeks, in the
+        last weeks of the period: emerging now, as the CMOG would want to see them."""
         rng = self.rng
         usable = self.end - self.start - 5 * DAY
         window = min(21 * DAY, usable)
@@ -828,7 +829,8 @@ class CitySimulation:
         candidates = [c for c in self.frequent if c.age(self.start) >= 12] or self.frequent
         for n, (category, name, ward) in enumerate(HOTSPOTS[: self.config.hotspots], start=1):
             place = self._place(WARD_BY_NAME[ward], Premises(category, f"HOT{n:03d}", name))
-            opens = self.start + rng.uniform(0, (usable - window) / HOUR) * HOUR
+            recent = min(usable - window, 14 * DAY)
+            opens = self.start + usable - window - rng.uniform(0, recent / HOUR) * HOUR
             children = rng.sample(candidates, min(len(candidates), rng.randint(4, 6)))
             for child in children:
                 roles = rng.choice(HOTSPOT_ROLES.get(category, (("seen",), ("named",), ("found",))))

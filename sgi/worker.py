@@ -7,27 +7,8 @@ import logging
 import sys
 from datetime import timedelta
 
-from pydantic import ValidationError
-
-from sgi.settings import KafkaSettings, PseudonymisationSettings, WorkerSettings
+from sgi.settings import MISSING_KEY, KafkaSettings, WorkerSettings, load_secret
 from streams.topics import ensure_topics
-
-MISSING_KEY = (
-    "error: SGI_PSEUDONYMISATION_KEY is not set. The pipeline refuses to start without the secret "
-    "that pseudonymises identifiers; set it from your secret store (e.g. `export SGI_PSEUDONYMISATION_KEY=...`)."
-)
-
-
-def load_secret() -> bytes | None:
-    """The HMAC secret, or None (with the error printed) when it is not configured."""
-    try:
-        key = PseudonymisationSettings().pseudonymisation_key.get_secret_value()
-    except ValidationError:
-        key = ""
-    if not key:
-        print(MISSING_KEY, file=sys.stderr)
-        return None
-    return key.encode("utf-8")
 
 
 def build_worker_app(kafka: KafkaSettings, worker: WorkerSettings, secret: bytes):  # type: ignore[no-untyped-def]
@@ -46,6 +27,7 @@ def build_worker_app(kafka: KafkaSettings, worker: WorkerSettings, secret: bytes
 def _run(args: argparse.Namespace) -> int:
     secret = load_secret()
     if secret is None:
+        print(MISSING_KEY, file=sys.stderr)
         return 2
     kafka = KafkaSettings()
     worker = WorkerSettings()

@@ -95,53 +95,41 @@ def register(app: faust.App, topics: Topics, rules: RulesConfig, tick_seconds: f
                 key = message.child_key if isinstance(message, ToChild) else message.old_key
                 await topics.children.send(key=key.encode(), value=message.model_dump_json().encode())
 
-    async def step_child_key(key: str, message: object, partition: int, now: datetime) -> None:
-        stored = children.get(key)
-        state = ChildState.from_json(stored["s"]) if stored else None
-        state, outputs = step_child(state, message, now, rules)  # type: ignore[arg-type]
-        if state is None:
-            children.pop(key, None)
-        else:  # read, fold, write back
-            children[key] = {"p": partition, "d": _due_epoch(state.due_at), "s": state.to_json().decode()}
-        await send_outputs(outputs)
+    def keyed_stage(table: faust.Table, decode, load, step):  # type: ignore[no-untyped-def]
+        """An agent body for a stage keyed like its table: read, fold, write back, send. A Tick on a
+        partition steps every state of that partition whose next deadline or window edge is due."""
 
-    @app.agent(topics.children, name="child-state")
-    async def child(stream: faust.StreamT) -> None:
-        async for event in stream.events():
-            now = datetime.now(UTC)
-            partition = event.message.partition
-            message = CHILD_MESSAGES.validate_json(event.value)
-            if isinstance(message, Tick):
-                due = [k for k, v in children.items() if v["p"] == partition and v["d"] is not None
-                       and v["d"] <= now.timestamp()]
-                for key in due:
-                    await step_child_key(key, message, partition, now)
-                continue
-            await step_child_key(event.key.decode(), message, partition, now)
+        async def step_key(key: str, message: object, partition: int, now: datetime) -> None:
+            stored = table.get(key)
+            state = load(stored["s"]) if stored else None
+            state, outputs = step(state, message, now, rules)
+            if state is None:
+                table.pop(key, None)
+            else:
+                table[key] = {"p": partition, "d": _due_epoch(state.due_at), "s": state.to_json().decode()}
+            await send_outputs(outputs)
 
-    async def step_place_key(key: str, message: PlaceMessage, partition: int, now: datetime) -> None:
-        stored = places.get(key)
-        state = PlaceState.from_json(stored["s"]) if stored else None
-        state, alerts = step_place(state, message, now, rules)
-        if state is None:
-            places.pop(key, None)
-        else:
-            places[key] = {"p": partition, "d": _due_epoch(state.due_at), "s": state.to_json().decode()}
-        await send_outputs(alerts)
+        async def process(stream: faust.StreamT) -> None:
+            async for event in stream.events():
+                now = datetime.now(UTC)
+                partition = event.message.partition
+                message = decode(event.value)
+                if isinstance(message, Tick):
+                    keys = [k for k, v in table.items()
+                            if v["p"] == partition and v["d"] is not None and v["d"] <= now.timestamp()]
+                else:
+                    keys = [event.key.decode()]
+                for key in keys:
+                    await step_key(key, message, partition, now)
 
-    @app.agent(topics.place_stage, name="places")
-    async def place(stream: faust.StreamT) -> None:
-        async for event in stream.events():
-            now = datetime.now(UTC)
-            partition = event.message.partition
-            message = decode_place_message(event.value)
-            if isinstance(message, Tick):
-                due = [k for k, v in places.items() if v["p"] == partition and v["d"] is not None
-                       and v["d"] <= now.timestamp()]
-                for key in due:
-                    await step_place_key(key, message, partition, now)
-                continue
-            await step_place_key(event.key.decode(), message, partition, now)
+        return process
+
+    # (child key, ToChild | Retire | Absorb | Tick) -> records, place links, absorbs
+    app.agent(topics.children, name="child-state")(
+        keyed_stage(children, CHILD_MESSAGES.validate_json, ChildState.from_json, step_child))
+    # (place key, PlaceLink | PlaceRetract | Tick) -> alerts
+    app.agent(topics.place_stage, name="places")(
+        keyed_stage(places, decode_place_message, PlaceState.from_json, step_place))
 
     @app.timer(interval=tick_seconds, on_leader=True)
     async def live_clock() -> None:

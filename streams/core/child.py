@@ -188,7 +188,9 @@ def _evaluate(state: ChildState, now: datetime, config: RulesConfig) -> tuple[Ch
     evaluation = child_rules(view, now, config)
     alerts, alert_changes = reconcile("child", state.key, state.alerts, evaluation.wanted, now, horizon)
     episodes, episode_changes = _episodes(state, view, now, horizon)
-    links, link_changes = _links(state, view, now - config.place_horizon)
+    # Every retained fact's links are stored for the boards; the place stage itself drops links
+    # older than its own horizon, so a backfill still fills the places table without raising alerts.
+    links, link_changes = _links(state, view, now - config.child_horizon)
     snapshot = _snapshot(state, view, alerts, now, config)
     snapshot_changes = [] if _same(state.snapshot, snapshot) else [snapshot]
     new_state = state.model_copy(
@@ -294,8 +296,8 @@ def _place_roles(fact: Fact) -> list[tuple[Literal["last_seen", "found", "named"
 
 
 def _links(state: ChildState, view: ChildView, since: datetime) -> tuple[dict[str, PlaceLink], list[PlaceLink]]:
-    """Child -> place links, one per (event, place key), for events since `since` (older ones are
-    past every place window); a link is emitted again when the child's CSE level as of its event
+    """Child -> place links, one per (event, place key), for events since `since`; a link is emitted
+    again when the child's CSE level as of its event
     changes (a late assessment) or, after a merge, under the surviving key."""
     desired: dict[str, PlaceLink] = {}
     for fact in view.facts:

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
-import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from kafka import KafkaConsumer
 from kafka.consumer.fetcher import ConsumerRecord
+
+from sgi.processes import background
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -30,22 +28,9 @@ def worker_env(bootstrap: str, data_dir: Path, app_id: str, **extra: str) -> dic
     return env
 
 
-@contextmanager
-def running(args: list[str], env: dict[str, str], log_path: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """Run `python -m sgi.cli ARGS` in the background; stop it with SIGTERM at the end."""
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "sgi.cli", *args], cwd=ROOT, env=env,
-                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        try:
-            yield proc
-        finally:
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-                try:
-                    proc.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                    proc.wait()
+def running(args: list[str], env: dict[str, str], log_path: Path):  # type: ignore[no-untyped-def]
+    """Run `python -m sgi.cli ARGS` in the background; stopped with SIGTERM at the end."""
+    return background(args, env, log_path, name=" ".join(args), cwd=ROOT)
 
 
 def log_tail(log_path: Path, lines: int = 40) -> str:
