@@ -24,7 +24,8 @@ from tqdm import tqdm
 from sgi.kafka_local import KafkaLaunchError, LocalKafka, fetch_jars, free_port
 from sgi.processes import background
 from sgi.settings import PROJECT_ROOT, ClickHouseSettings, KafkaSettings
-from streams.topics import INBOUND, ensure_topics, group_lag
+from sinks.kafka_sink import SINK_TOPICS
+from streams.topics import INBOUND, WORKER_TOPICS, ensure_topics, group_lag
 
 DEMO_KEY = "demo-only-key-never-use-for-real-data"
 SUMMARY_QUERIES = {
@@ -51,7 +52,7 @@ def wait_until_caught_up(bootstrap: str, published: int, app_id: str, procs: dic
                          timeout: float) -> None:
     """Progress bars until the worker has read every published message and neither the worker nor the
     sink has anything left to read (three quiet checks in a row)."""
-    groups = [app_id, "sgi-sink"]
+    groups = {app_id: WORKER_TOPICS, "sgi-sink": SINK_TOPICS}
     deadline = time.monotonic() + timeout
     quiet = 0
     with tqdm(total=published, desc="ingest", unit="msg") as ingest_bar, \

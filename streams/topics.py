@@ -69,20 +69,36 @@ def ensure_topics(bootstrap: str, default_partitions: int, replication: int = 1)
         admin.close()
 
 
-def group_lag(bootstrap: str, groups: list[str]) -> tuple[int, dict[str, int]]:
-    """(messages the groups have not committed yet, committed messages by topic), every partition."""
-    from kafka import KafkaAdminClient
+# What the worker's consumer group reads (the sink's group reads sinks.kafka_sink.SINK_TOPICS).
+WORKER_TOPICS = (INBOUND, EVENTS, RESOLVE, CHILDREN, PLACE_STAGE)
+
+
+def group_lag(bootstrap: str, topics_by_group: dict[str, tuple[str, ...]]) -> tuple[int, dict[str, int]]:
+    """(messages on each group's topics it has not committed yet, committed messages by topic).
+
+    A partition a group has never committed counts from its earliest offset, so a group that has
+    not started yet is behind, not caught up."""
+    from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
     from kafka.admin import OffsetSpec
 
     admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="sgi-lag")
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, client_id="sgi-lag")
     try:
-        offsets_by_group = admin.list_group_offsets(groups)
-        committed = [(tp, meta.offset) for group in groups for tp, meta in (offsets_by_group.get(group) or {}).items()]
-        ends = admin.list_partition_offsets({tp: OffsetSpec.LATEST for tp, _ in committed}) if committed else {}
-        lag = sum(max(0, ends[tp].offset - max(offset, 0)) for tp, offset in committed)
+        every_topic = sorted({topic for topics in topics_by_group.values() for topic in topics})
+        partitions = [TopicPartition(t, p) for t in every_topic for p in sorted(consumer.partitions_for_topic(t) or ())]
+        earliest = admin.list_partition_offsets({tp: OffsetSpec.EARLIEST for tp in partitions})
+        latest = admin.list_partition_offsets({tp: OffsetSpec.LATEST for tp in partitions})
+        committed_by_group = admin.list_group_offsets(list(topics_by_group))
+        lag = 0
         by_topic: dict[str, int] = {}
-        for tp, offset in committed:
-            by_topic[tp.topic] = by_topic.get(tp.topic, 0) + max(offset, 0)
+        for group, topics in topics_by_group.items():
+            committed = committed_by_group.get(group) or {}
+            for tp in (tp for tp in partitions if tp.topic in topics):
+                meta = committed.get(tp)
+                offset = max(meta.offset if meta is not None else 0, earliest[tp].offset)
+                lag += max(0, latest[tp].offset - offset)
+                by_topic[tp.topic] = by_topic.get(tp.topic, 0) + offset - earliest[tp].offset
         return lag, by_topic
     finally:
+        consumer.close()
         admin.close()

@@ -13,7 +13,8 @@ import pytest
 from sgi.publish import publish_messages
 from sgi.settings import ClickHouseSettings
 from sinks.clickhouse import connect
-from streams.topics import INBOUND, group_lag
+from sinks.kafka_sink import SINK_TOPICS
+from streams.topics import INBOUND, WORKER_TOPICS, group_lag
 from tests.integration.support import log_tail, running, worker_env
 from tests.unit.builders import DAY, HOUR, Kid, missing_ended, missing_started, place, plan_started
 
@@ -30,7 +31,7 @@ def wait_until_stored(bootstrap: str, published: int, procs: dict, logs: dict, t
             assert proc.poll() is None, f"{name} exited:\n{log_tail(logs[name])}"
         assert time.monotonic() < deadline, f"not caught up:\n{log_tail(logs['worker'])}\n{log_tail(logs['sink'])}"
         try:
-            lag, by_topic = group_lag(bootstrap, [APP_ID, "sgi-sink"])
+            lag, by_topic = group_lag(bootstrap, {APP_ID: WORKER_TOPICS, "sgi-sink": SINK_TOPICS})
         except Exception:  # noqa: BLE001 - the groups' coordinator is not up yet
             lag, by_topic = -1, {}
         quiet = quiet + 1 if by_topic.get(INBOUND, 0) >= published and lag == 0 else 0

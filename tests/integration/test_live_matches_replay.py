@@ -19,7 +19,7 @@ import pytest
 from sgi.publish import publish_messages
 from sgi.replay import replay_lines
 from sgi.simulate import CityConfig, simulate
-from streams.topics import ALERTS, INBOUND, group_lag
+from streams.topics import ALERTS, INBOUND, WORKER_TOPICS, group_lag
 from tests.integration.support import log_tail, read_topics, running, worker_env
 
 pytestmark = pytest.mark.integration
@@ -35,7 +35,7 @@ def wait_for_quiet(bootstrap: str, published: int, proc, timeout: float = 300) -
         assert proc.poll() is None, "worker exited"
         assert time.monotonic() < deadline, "the live pipeline did not catch up"
         try:
-            lag, by_topic = group_lag(bootstrap, [APP_ID])
+            lag, by_topic = group_lag(bootstrap, {APP_ID: WORKER_TOPICS})
         except Exception:  # the group's coordinator is not up yet  # noqa: BLE001
             lag, by_topic = -1, {}
         quiet = quiet + 1 if by_topic.get(INBOUND, 0) >= published and lag == 0 else 0
