@@ -25,6 +25,7 @@ from kafka.admin import KafkaAdminClient
 
 from sgi.settings import PROJECT_ROOT, KafkaSettings
 
+MAX_MESSAGE_BYTES = 8 * 1024 * 1024
 POM = PROJECT_ROOT / "infra" / "kafka" / "pom.xml"
 BROKER_JAR_GLOB = "kafka_2.13-*.jar"
 # A small heap: the broker holds a handful of tiny topics, and the tests run two brokers at once.
@@ -256,6 +257,9 @@ class LocalKafka:
             # The default 128 MiB dedupe buffer would not fit the small heap; Kafka requires
             # strictly more than 1 MiB per cleaner thread, so 1048576 itself is refused.
             "log.cleaner.dedupe.buffer.size": "2097152",
+            # A busy child's state (a year of facts) travels as one message: an Absorb after a
+            # merge, and the child-state table's changelog record.
+            "message.max.bytes": str(MAX_MESSAGE_BYTES),
         }
         properties = self.data_dir / "server.properties"
         properties.write_text("".join(f"{key}={value}\n" for key, value in settings.items()))

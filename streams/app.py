@@ -48,6 +48,9 @@ def build_app(kafka: KafkaSettings, worker: WorkerSettings) -> tuple[faust.App, 
         web_enabled=False,
         broker_commit_every=1000,
         broker_commit_interval=1.0,
+        # A child's state (up to a year of facts) is one table value and, after a merge, one Absorb
+        # message; the brokers allow 8 MiB (message.max.bytes, see sgi/kafka_local.py and compose).
+        producer_max_request_size=8 * 1024 * 1024,
     )
     topics = Topics(
         inbound=_topic(app, names.INBOUND),
