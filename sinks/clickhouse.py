@@ -39,7 +39,13 @@ def connect(settings: ClickHouseSettings, *, create_database: bool = True) -> Cl
     if settings.mode == "chdb":
         settings.path.mkdir(parents=True, exist_ok=True)
         # Returns timezone-aware datetimes for the DateTime64(3, 'UTC') columns.
-        client = clickhouse_connect.get_client(interface="chdb", path=str(settings.path), tz_mode="aware")
+        try:
+            client = clickhouse_connect.get_client(interface="chdb", path=str(settings.path), tz_mode="aware")
+        except ProgrammingError as error:
+            raise ProgrammingError(
+                f"{error}. The embedded store {settings.path} is opened by one process at a time: is `sgi sink`"
+                " or `sgi demo` still running? Stop it, or point SGI_CLICKHOUSE_MODE=server at a ClickHouse server."
+            ) from error
     else:
         client = clickhouse_connect.get_client(
             host=settings.host,
