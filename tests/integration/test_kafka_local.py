@@ -1,6 +1,7 @@
 """The local broker launcher: a real round trip, a clear error without Maven, and a clean stop."""
 
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -68,8 +69,17 @@ def test_stop_leaves_no_process(tmp_path: Path) -> None:
     # Stop from a fresh object, as `sgi kafka stop` does from another shell: only the pid file links them.
     LocalKafka(**settings).stop()
 
-    assert not broker.is_running()  # also reaps our child, so the pid below is really gone
-    with pytest.raises(ProcessLookupError):
-        os.kill(pid, 0)
+    assert not broker.is_running()
+    # The JVM's main thread can show as a zombie while its other threads still exit; the process is
+    # gone (and reaped by is_running's poll) within moments.
+    deadline = time.monotonic() + 30
+    while True:
+        broker.is_running()  # reaps our child once it has fully exited
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            break
+        assert time.monotonic() < deadline, f"broker process {pid} still exists 30 s after stop"
+        time.sleep(0.2)
     assert "not running" in broker.status()
     assert not (tmp_path / "kafka" / "kafka.pid").exists()
