@@ -53,10 +53,10 @@ def _due_epoch(due: datetime | None) -> float | None:
 
 def register(app: faust.App, topics: Topics, rules: RulesConfig, tick_seconds: float = 30.0) -> None:
     # identifier key -> parent key; on the single resolve partition (IdentityState reads it as a dict)
-    parents = app.Table("identity-parents", default=None, key_type=str, value_type=str, partitions=1)
+    parents = app.Table("identity-parents", default=None, key_type=str, partitions=1)
     # child key -> {"p": partition, "d": due epoch, "s": ChildState JSON}; likewise places.
-    children = app.Table("child-states", default=None, key_type=str, value_type=dict)
-    places = app.Table("place-states", default=None, key_type=str, value_type=dict)
+    children = app.Table("child-states", default=None, key_type=str)
+    places = app.Table("place-states", default=None, key_type=str)
 
     async def send_outputs(outputs: list[ChildOutput] | list[Alert]) -> None:
         for output in outputs:

@@ -23,7 +23,7 @@ PRUNE_EVERY = 5000  # messages per partition between sweeps of the dedup table
 def register(app: faust.App, topics: Topics, secret: bytes, dedup_window: timedelta) -> None:
     # event_id -> [source partition, first seen (epoch s)]; the partition says which
     # changelog partition owns the entry, so a sweep only deletes its own partition's keys.
-    seen = app.Table("ingest-seen-event-ids", default=None, key_type=str, value_type=list)
+    seen = app.Table("ingest-seen-event-ids", default=None, key_type=str)
     since_sweep: dict[int, int] = {}
 
     def sweep(partition: int, now: float) -> None:
