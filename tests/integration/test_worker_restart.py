@@ -23,7 +23,8 @@ APP_ID = "sgi-test-restart"
 
 def test_a_killed_worker_restarts_without_losing_or_doubling_anything(fresh_topics, tmp_path):
     bootstrap = fresh_topics
-    start = datetime.now(UTC) - timedelta(days=34)  # see test_live_matches_replay for why this window
+    # see test_live_matches_replay for why this window
+    start = (datetime.now(UTC) - timedelta(days=33.5)).replace(minute=0, second=0, microsecond=0)
     lines = list(simulate(days=3, seed=23, start=start, malformed_share=0.02, config=CityConfig(scale=1.0)))
     half = len(lines) // 2
     env = worker_env(bootstrap, tmp_path / "faust", app_id=APP_ID)
