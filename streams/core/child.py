@@ -98,7 +98,7 @@ def step_child(
         if state is None:
             state = ChildState(key=msg.child_key)
         if msg.fact.event_id in state.facts:
-            return state, []
+            return state, _last_emitted(state)
         state = _prune(state, now, config)
         state = state.model_copy(update={"facts": {**state.facts, msg.fact.event_id: msg.fact}})
     elif isinstance(msg, Absorb):
@@ -121,6 +121,13 @@ def step_child(
     else:
         state = _prune(state, now, config)
     return _evaluate(state, now, config)
+
+
+def _last_emitted(state: ChildState) -> list[ChildOutput]:
+    """A duplicate changes nothing, but it may be a redelivery after a crash that kept the state and
+    lost what the step sent: send the last versions again (downstream keeps the latest by id)."""
+    snapshot: list[ChildOutput] = [state.snapshot] if state.snapshot is not None else []
+    return [*state.alerts.values(), *state.episodes.values(), *snapshot, *state.links.values()]
 
 
 def next_due(state: ChildState | None) -> datetime | None:

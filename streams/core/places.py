@@ -107,7 +107,9 @@ def step_place(
             state = PlaceState(place_key=msg.place_key, place_kind=msg.place_kind, place=msg.place)
         key = link_id(msg)
         if state.links.get(key) == msg:
-            return state, []  # a duplicate changes nothing
+            # A duplicate changes nothing; it may be a redelivery after a crash that lost what the
+            # step sent, so the place's alerts go out again (downstream keeps the latest by id).
+            return state, list(state.alerts.values())
         state = state.model_copy(update={"links": {**state.links, key: msg}, "place": msg.place})
     elif isinstance(msg, PlaceRetract):
         if state is None:
