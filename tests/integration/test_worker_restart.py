@@ -50,7 +50,8 @@ def test_a_killed_worker_restarts_without_losing_or_doubling_anything(fresh_topi
     second_log = tmp_path / "worker-2.log"
     with running(["worker"], env, second_log) as proc:
         try:
-            wait_for_quiet(bootstrap, APP_ID, len(lines), proc)
+            # the dead member must time out of the group first: the rebalance can take minutes
+            wait_for_quiet(bootstrap, APP_ID, len(lines), proc, timeout=600)
         except AssertionError as error:
             raise AssertionError(f"{error}\n{log_tail(second_log)}") from error
         records = read_topics(bootstrap, [ALERTS], until_count=1, timeout=60, settle=3, proc=proc)
