@@ -27,6 +27,7 @@ from sgi.settings import PROJECT_ROOT, ClickHouseSettings, KafkaSettings
 from sinks.kafka_sink import SINK_TOPICS
 from streams.topics import INBOUND, WORKER_TOPICS, ensure_topics, group_lag
 
+STALL_SECONDS = 180  # no change in what is read or left for this long: something has stopped
 DEMO_KEY = "demo-only-key-never-use-for-real-data"
 SUMMARY_QUERIES = {
     "Events processed": "SELECT count() FROM events FINAL",
@@ -55,6 +56,7 @@ def wait_until_caught_up(bootstrap: str, published: int, app_id: str, procs: dic
     groups = {app_id: WORKER_TOPICS, "sgi-sink": SINK_TOPICS}
     deadline = time.monotonic() + timeout
     quiet = 0
+    progress_at, last_seen = time.monotonic(), (-1, -1)
     with tqdm(total=published, desc="ingest", unit="msg") as ingest_bar, \
             tqdm(desc="pipeline backlog", unit="msg", bar_format="{desc}: {n} left") as backlog:
         while quiet < 3:
@@ -72,6 +74,11 @@ def wait_until_caught_up(bootstrap: str, published: int, app_id: str, procs: dic
             backlog.n = lag
             backlog.refresh()
             quiet = quiet + 1 if read >= published and lag == 0 else 0
+            if (read, lag) != last_seen:
+                progress_at, last_seen = time.monotonic(), (read, lag)
+            elif time.monotonic() - progress_at > STALL_SECONDS:
+                raise RuntimeError(f"the pipeline made no progress for {STALL_SECONDS} s; see var/demo/worker.log "
+                                   "and var/demo/sink.log")
             time.sleep(2)
 
 

@@ -8,7 +8,7 @@ import sys
 from datetime import timedelta
 
 from sgi.settings import MISSING_KEY, KafkaSettings, WorkerSettings, load_secret
-from streams.topics import ensure_topics
+from streams.topics import ensure_changelogs, ensure_topics
 
 
 def build_worker_app(kafka: KafkaSettings, worker: WorkerSettings, secret: bytes):  # type: ignore[no-untyped-def]
@@ -35,6 +35,11 @@ def _run(args: argparse.Namespace) -> int:
     if created:
         print(f"created topics: {', '.join(created)}", file=sys.stderr)
     app = build_worker_app(kafka, worker, secret)
+    ensure_changelogs(
+        kafka.bootstrap,
+        {t.changelog_topic.get_topic_name(): t.partitions or kafka.partitions for t in app.tables.values()},
+        kafka.replication,
+    )
     from faust import Worker
 
     logging.getLogger("aiokafka").setLevel(logging.WARNING)

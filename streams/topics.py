@@ -69,6 +69,28 @@ def ensure_topics(bootstrap: str, default_partitions: int, replication: int = 1)
         admin.close()
 
 
+def ensure_changelogs(bootstrap: str, partitions_by_topic: dict[str, int], replication: int = 1) -> list[str]:
+    """Create the Faust tables' changelog topics (compacted) before the worker starts: when Faust
+    creates them itself, its first write can race the metadata and crash the agent
+    (PartitionsMismatch: '... changelog topic has 0 partitions')."""
+    from kafka.admin import KafkaAdminClient, NewTopic
+
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="sgi-topics")
+    try:
+        existing = set(admin.list_topics())
+        missing = [
+            NewTopic(name=name, num_partitions=partitions, replication_factor=replication,
+                     topic_configs={"cleanup.policy": "compact"})
+            for name, partitions in sorted(partitions_by_topic.items())
+            if name not in existing
+        ]
+        if missing:
+            admin.create_topics(missing)
+        return [t.name for t in missing]
+    finally:
+        admin.close()
+
+
 # What the worker's consumer group reads (the sink's group reads sinks.kafka_sink.SINK_TOPICS).
 WORKER_TOPICS = (INBOUND, EVENTS, RESOLVE, CHILDREN, PLACE_STAGE)
 
