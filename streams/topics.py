@@ -45,43 +45,17 @@ TOPICS: tuple[TopicSpec, ...] = (
 )
 
 
-def ensure_topics(bootstrap: str, default_partitions: int, replication: int = 1) -> list[str]:
-    """Create any missing topic; existing ones are left as they are. Returns the names created."""
+def _create_missing(bootstrap: str, wanted: dict[str, tuple[int, dict[str, str]]], replication: int) -> list[str]:
+    """Create each topic of `wanted` (name -> (partitions, configs)) that does not exist yet; existing
+    ones are left as they are. Returns the names created."""
     from kafka.admin import KafkaAdminClient, NewTopic
 
     admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="sgi-topics")
     try:
         existing = set(admin.list_topics())
         missing = [
-            NewTopic(
-                name=spec.name,
-                num_partitions=spec.partitions or default_partitions,
-                replication_factor=replication,
-                topic_configs={"retention.ms": str(spec.retention_ms), "cleanup.policy": spec.cleanup_policy},
-            )
-            for spec in TOPICS
-            if spec.name not in existing
-        ]
-        if missing:
-            admin.create_topics(missing)
-        return [t.name for t in missing]
-    finally:
-        admin.close()
-
-
-def ensure_changelogs(bootstrap: str, partitions_by_topic: dict[str, int], replication: int = 1) -> list[str]:
-    """Create the Faust tables' changelog topics (compacted) before the worker starts: when Faust
-    creates them itself, its first write can race the metadata and crash the agent
-    (PartitionsMismatch: '... changelog topic has 0 partitions')."""
-    from kafka.admin import KafkaAdminClient, NewTopic
-
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="sgi-topics")
-    try:
-        existing = set(admin.list_topics())
-        missing = [
-            NewTopic(name=name, num_partitions=partitions, replication_factor=replication,
-                     topic_configs={"cleanup.policy": "compact"})
-            for name, partitions in sorted(partitions_by_topic.items())
+            NewTopic(name=name, num_partitions=partitions, replication_factor=replication, topic_configs=configs)
+            for name, (partitions, configs) in sorted(wanted.items())
             if name not in existing
         ]
         if missing:
@@ -89,6 +63,24 @@ def ensure_changelogs(bootstrap: str, partitions_by_topic: dict[str, int], repli
         return [t.name for t in missing]
     finally:
         admin.close()
+
+
+def ensure_topics(bootstrap: str, default_partitions: int, replication: int = 1) -> list[str]:
+    """Create any missing pipeline topic (TOPICS). Returns the names created."""
+    wanted = {
+        spec.name: (spec.partitions or default_partitions,
+                    {"retention.ms": str(spec.retention_ms), "cleanup.policy": spec.cleanup_policy})
+        for spec in TOPICS
+    }
+    return _create_missing(bootstrap, wanted, replication)
+
+
+def ensure_changelogs(bootstrap: str, partitions_by_topic: dict[str, int], replication: int = 1) -> list[str]:
+    """Create the Faust tables' changelog topics (compacted) before the worker starts: when Faust
+    creates them itself, its first write can race the metadata and crash the agent
+    (PartitionsMismatch: '... changelog topic has 0 partitions')."""
+    wanted = {name: (partitions, {"cleanup.policy": "compact"}) for name, partitions in partitions_by_topic.items()}
+    return _create_missing(bootstrap, wanted, replication)
 
 
 # What the worker's consumer group reads (the sink's group reads sinks.kafka_sink.SINK_TOPICS).
