@@ -76,3 +76,18 @@ class WorkerSettings(BaseSettings):
     web_port: int = 6066
     # Rules configuration (thresholds); None means the shipped defaults.
     rules: Path | None = None
+    # Which stages this worker runs (comma-separated subset of STAGES); empty means all. For
+    # benchmarks that time one stage alone; production runs all of them.
+    stages: str = ""
+
+
+STAGES = ("ingest", "forward", "identity", "child", "place", "clock")
+
+
+def selected_stages(worker: WorkerSettings) -> frozenset[str]:
+    """The stages named in SGI_WORKER_STAGES (all when empty); an unknown name is an error."""
+    names = {name.strip() for name in worker.stages.split(",") if name.strip()}
+    unknown = names - set(STAGES)
+    if unknown:
+        raise ValueError(f"unknown stage(s) {sorted(unknown)} in SGI_WORKER_STAGES; known: {', '.join(STAGES)}")
+    return frozenset(names or STAGES)

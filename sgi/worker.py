@@ -7,7 +7,7 @@ import logging
 import sys
 from datetime import timedelta
 
-from sgi.settings import MISSING_KEY, KafkaSettings, WorkerSettings, load_secret
+from sgi.settings import MISSING_KEY, KafkaSettings, WorkerSettings, load_secret, selected_stages
 from streams.topics import ensure_changelogs, ensure_topics
 
 
@@ -19,8 +19,10 @@ def build_worker_app(kafka: KafkaSettings, worker: WorkerSettings, secret: bytes
 
     app, topics = build_app(kafka, worker)
     rules = load_rules(worker.rules)
-    ingest.register(app, topics, secret, dedup_window=timedelta(days=rules.lateness_days + 1))
-    correlate.register(app, topics, rules)
+    stages = selected_stages(worker)
+    if "ingest" in stages:
+        ingest.register(app, topics, secret, dedup_window=timedelta(days=rules.lateness_days + 1))
+    correlate.register(app, topics, rules, stages=stages)
     return app
 
 

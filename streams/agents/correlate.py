@@ -51,7 +51,9 @@ def _due_epoch(due: datetime | None) -> float | None:
     return due.timestamp() if due is not None else None
 
 
-def register(app: faust.App, topics: Topics, rules: RulesConfig, tick_seconds: float = 30.0) -> None:
+def register(app: faust.App, topics: Topics, rules: RulesConfig, tick_seconds: float = 30.0,
+             stages: frozenset[str] = frozenset({"forward", "identity", "child", "place", "clock"})) -> None:
+    """Registers the correlation agents; `stages` picks some of them (a benchmark times one alone)."""
     # identifier key -> parent key; on the single resolve partition (IdentityState reads it as a dict)
     parents = app.Table("identity-parents", default=None, key_type=str, partitions=1)
     # child key -> {"p": partition, "d": due epoch, "s": ChildState JSON}; likewise places.
@@ -80,12 +82,10 @@ def register(app: faust.App, topics: Topics, rules: RulesConfig, tick_seconds: f
             elif isinstance(output, ToChild):
                 await topics.children.send(key=output.child_key.encode(), value=output.model_dump_json().encode())
 
-    @app.agent(topics.events, name="forward-to-identity")
     async def forward(stream: faust.StreamT) -> None:
         async for key, value in stream.items():  # (first key, Fact) -> the one resolve partition
             await topics.resolve.send(key=key, value=value)
 
-    @app.agent(topics.resolve, name="identity")
     async def identity(stream: faust.StreamT) -> None:
         state = IdentityState(parent=parents)
         async for value in stream:
@@ -124,16 +124,23 @@ def register(app: faust.App, topics: Topics, rules: RulesConfig, tick_seconds: f
 
         return process
 
-    # (child key, ToChild | Retire | Absorb | Tick) -> records, place links, absorbs
-    app.agent(topics.children, name="child-state")(
-        keyed_stage(children, CHILD_MESSAGES.validate_json, ChildState.from_json, step_child))
-    # (place key, PlaceLink | PlaceRetract | Tick) -> alerts
-    app.agent(topics.place_stage, name="places")(
-        keyed_stage(places, decode_place_message, PlaceState.from_json, step_place))
-
-    @app.timer(interval=tick_seconds, on_leader=True)
     async def live_clock() -> None:
         """Wall time moves the clock: one Tick to every partition, so overdue rules fire."""
         for topic in (topics.children, topics.place_stage):
             for partition in range(app.conf.topic_partitions):
                 await topic.send(key=TICK_KEY, value=TICK, partition=partition)
+
+    if "forward" in stages:
+        app.agent(topics.events, name="forward-to-identity")(forward)
+    if "identity" in stages:
+        app.agent(topics.resolve, name="identity")(identity)
+    if "child" in stages:
+        # (child key, ToChild | Retire | Absorb | Tick) -> records, place links, absorbs
+        app.agent(topics.children, name="child-state")(
+            keyed_stage(children, CHILD_MESSAGES.validate_json, ChildState.from_json, step_child))
+    if "place" in stages:
+        # (place key, PlaceLink | PlaceRetract | Tick) -> alerts
+        app.agent(topics.place_stage, name="places")(
+            keyed_stage(places, decode_place_message, PlaceState.from_json, step_place))
+    if "clock" in stages:
+        app.timer(interval=tick_seconds, on_leader=True)(live_clock)
