@@ -87,7 +87,9 @@ class DeadLetter(Record):
     identifiers, so this topic has the inbound topic's short retention and is never sunk whole."""
 
     errors: list[dict[str, str]]
-    original: str
+    original: str  # base64 of at most the first DEADLETTER_KEEP_BYTES of the message
+    original_bytes: int | None = None  # the whole message's length ...
+    original_sha256: str | None = None  # ... and digest, so a truncated original can still be matched
     topic: str
     partition: int
     offset: int

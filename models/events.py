@@ -6,8 +6,9 @@ rejected with a field path and a message, never guessed at. Parse with `parse_ev
 
 from __future__ import annotations
 
+import json
 import re
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 from uuid import UUID
@@ -16,6 +17,7 @@ from pydantic import (
     AfterValidator,
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
@@ -26,11 +28,53 @@ from pydantic import (
     model_validator,
 )
 
+# Bounds from the contract's "v1 clarifications" (found by fuzzing).
+MAX_MESSAGE_BYTES = 1024 * 1024
+MAX_STRING = 200
+MAX_IDENTIFIERS = 20
+MAX_PLACES = 20
+MAX_DISCLOSURES = 12
+MAX_INDICATORS = 30
+MAX_ERRORS = 100
+MAX_PREVIOUS_PLANS = 50
+EARLIEST_OCCURRED_AT = datetime(1990, 1, 1, tzinfo=UTC)
+FUTURE_ALLOWANCE = timedelta(days=1)  # occurred_at may be at most this far after the moment of validation
+EARLIEST_BIRTH_MONTH = "1990-01"
+BIRTH_MONTHS_AHEAD = 9  # unborn children on a plan: at most nine months after occurred_at
+
 
 class Strict(BaseModel):
-    """Unknown fields are errors (a typo in a partner's field name must not pass silently)."""
+    """Unknown fields are errors (a typo in a partner's field name must not pass silently); every
+    string has an upper bound."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, str_max_length=MAX_STRING)
+
+
+# ISO 8601 date and time with a UTC offset (or Z); pydantic alone would read "-1" or 1658739324 as Unix time.
+ISO_DATETIME_RE = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?(Z|z|[+-][0-9]{2}:?[0-9]{2})?"
+)
+
+
+def _iso_text(value: object) -> object:
+    if isinstance(value, datetime):
+        return value  # built in Python (tests, the simulator); JSON input is always text
+    if not isinstance(value, str) or not ISO_DATETIME_RE.fullmatch(value):
+        raise ValueError("must be an ISO 8601 date and time with a UTC offset, e.g. 2026-03-01T14:05:00+00:00")
+    parsed = datetime.fromisoformat(value)  # ValueError (e.g. month 13) is reported as the field's error
+    if parsed.tzinfo is not None:
+        parsed.astimezone(UTC)  # OverflowError at the edges of year 1 and 9999 -> reported below
+    return parsed
+
+
+def _iso_datetime(value: object) -> object:
+    try:
+        return _iso_text(value)
+    except OverflowError:
+        raise ValueError("date and time out of range") from None
+
+
+Timestamp = Annotated[AwareDatetime, BeforeValidator(_iso_datetime)]
 
 
 class Agency(StrEnum):
@@ -253,7 +297,7 @@ def _ward_code(value: str) -> str:
 
 class Premises(Strict):
     category: PremisesCategory
-    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)] | None = None
+    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_STRING)] | None = None
     ref: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)] | None = None
 
 
@@ -285,7 +329,7 @@ BirthMonth = Annotated[str, StringConstraints(pattern=r"^[0-9]{4}-(0[1-9]|1[0-2]
 
 
 class Child(Strict):
-    identifiers: Annotated[list[Identifier], Field(min_length=1)]
+    identifiers: Annotated[list[Identifier], Field(min_length=1, max_length=MAX_IDENTIFIERS)]
     birth_month: BirthMonth | None = None
     sex: Sex | None = None
     looked_after: bool | None = None
@@ -316,19 +360,21 @@ class EpisodeRef(Strict):
 
 class InterviewCompleted(Strict):
     episode_ref: Ref
-    disclosures: list[Disclosure] = []
-    places: list[Location] = []
+    disclosures: Annotated[list[Disclosure], Field(max_length=MAX_DISCLOSURES)] = []
+    places: Annotated[list[Location], Field(max_length=MAX_PLACES)] = []
 
 
 class InterviewDeclined(Strict):
     episode_ref: Ref
-    reason: Annotated[str, StringConstraints(max_length=500)] | None = None
+    reason: Annotated[str, StringConstraints(max_length=MAX_STRING)] | None = None
 
 
 class CseAssessed(Strict):
     level: CseLevel
     tool: Annotated[str, StringConstraints(max_length=100)] | None = None
-    indicators: list[Annotated[str, StringConstraints(max_length=100)]] = []
+    indicators: Annotated[
+        list[Annotated[str, StringConstraints(max_length=100)]], Field(max_length=MAX_INDICATORS)
+    ] = []
 
 
 class DaIncident(Strict):
@@ -337,13 +383,13 @@ class DaIncident(Strict):
     marac_referred: bool
     dash_score: Annotated[int, Field(ge=0, le=24)] | None = None
     dash_risk: DashRisk | None = None
-    encompass_notified_at: AwareDatetime | None = None
+    encompass_notified_at: Timestamp | None = None
 
 
 class CpPlanStarted(Strict):
     plan_ref: Ref
     category: CpCategory
-    previous_plans: Annotated[int, Field(ge=0)]
+    previous_plans: Annotated[int, Field(ge=0, le=MAX_PREVIOUS_PLANS)]
 
 
 class CpPlanCategoryChanged(Strict):
@@ -353,11 +399,11 @@ class CpPlanCategoryChanged(Strict):
 
 class CpPlanEnded(Strict):
     plan_ref: Ref
-    reason: Annotated[str, StringConstraints(max_length=500)] | None = None
+    reason: Annotated[str, StringConstraints(max_length=MAX_STRING)] | None = None
 
 
 class IdentityLinked(Strict):
-    identifiers: Annotated[list[Identifier], Field(min_length=2)]
+    identifiers: Annotated[list[Identifier], Field(min_length=2, max_length=MAX_IDENTIFIERS)]
 
     @field_validator("identifiers")
     @classmethod
@@ -373,8 +419,8 @@ class IdentityLinked(Strict):
 class Envelope(Strict):
     event_id: UUID
     schema_version: Literal[1]
-    occurred_at: AwareDatetime
-    recorded_at: AwareDatetime | None = None
+    occurred_at: Timestamp
+    recorded_at: Timestamp | None = None
     source: Source
     location: Location | None = None
 
@@ -385,6 +431,17 @@ class Envelope(Strict):
         if type(value) is not int:
             raise ValueError("schema_version must be the integer 1")
         return value
+
+    @field_validator("occurred_at")
+    @classmethod
+    def _occurred_in_range(cls, occurred_at: datetime, info: ValidationInfo) -> datetime:
+        # "now" is the moment of validation; ingest passes the message's receipt time as context.
+        now = (info.context or {}).get("now") or datetime.now(UTC)
+        if occurred_at < EARLIEST_OCCURRED_AT:
+            raise ValueError("occurred_at must not be before 1990-01-01")
+        if occurred_at > now + FUTURE_ALLOWANCE:
+            raise ValueError("occurred_at must not be more than one day after the moment of validation")
+        return occurred_at
 
     @field_validator("recorded_at")
     @classmethod
@@ -397,6 +454,18 @@ class Envelope(Strict):
 
 class ChildEvent(Envelope):
     child: Child
+
+    @field_validator("child")
+    @classmethod
+    def _birth_month_in_range(cls, child: Child, info: ValidationInfo) -> Child:
+        occurred_at = info.data.get("occurred_at")
+        if child.birth_month is None or occurred_at is None:
+            return child
+        months = occurred_at.year * 12 + occurred_at.month - 1 + BIRTH_MONTHS_AHEAD
+        latest = f"{months // 12:04d}-{months % 12 + 1:02d}"
+        if not EARLIEST_BIRTH_MONTH <= child.birth_month <= latest:
+            raise ValueError(f"birth_month must be from {EARLIEST_BIRTH_MONTH} to nine months after occurred_at")
+        return child
 
 
 class MissingStartedEvent(ChildEvent):
@@ -525,18 +594,59 @@ def _friendly(error: Any) -> FieldError:
     return FieldError(loc=".".join(loc_parts) or "(message)", msg=msg)
 
 
-def parse_event(raw: bytes | str) -> tuple[Event | None, list[FieldError]]:
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    keys = [key for key, _ in pairs]
+    if len(set(keys)) != len(keys):
+        raise _DuplicateKey(next(k for k in keys if keys.count(k) > 1))
+    return dict(pairs)
+
+
+def _framing_error(raw: bytes | str) -> FieldError | None:
+    """What makes a message unreadable before its fields are looked at: size, encoding, JSON, duplicate keys."""
+    size = len(raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else raw)
+    if size > MAX_MESSAGE_BYTES:
+        return FieldError(loc="(message)", msg=f"message is {size} bytes; the limit is {MAX_MESSAGE_BYTES} (1 MiB)")
+    try:
+        text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+        text.encode("utf-8")  # a str from Python may hold lone surrogates
+        json.loads(text, object_pairs_hook=_no_duplicate_keys)
+    except UnicodeError as exc:
+        return FieldError(loc="(message)", msg=f"not valid UTF-8 (at byte {getattr(exc, 'start', '?')})")
+    except _DuplicateKey as exc:
+        name = str(exc)
+        where = name if name in CONTRACT_NAMES else UNKNOWN_FIELD
+        return FieldError(loc=where, msg="duplicate key in one JSON object (the contract forbids repeating a key)")
+    except RecursionError:
+        return FieldError(loc="(message)", msg="not a JSON object: nested too deeply")
+    except ValueError:
+        return None  # pydantic reports JSON syntax errors with their position
+    return None
+
+
+def parse_event(raw: bytes | str, now: datetime | None = None) -> tuple[Event | None, list[FieldError]]:
     """Validate one message: (event, []) when it keeps the contract, else (None, errors).
 
+    `now` is the moment of validation (the bound on occurred_at); the wall clock when not given.
     Never raises on bad input: a message that is not JSON, or not an object, is an error too.
+    At most MAX_ERRORS errors are reported; the last then says how many more there were.
     """
+    framing = _framing_error(raw)
+    if framing is not None:
+        return None, [framing]
     try:
-        return EVENT_ADAPTER.validate_json(raw), []
+        return EVENT_ADAPTER.validate_json(raw, context={"now": now}), []
     except ValidationError as exc:
         errors = exc.errors(include_url=False)
         if len(errors) == 1 and errors[0]["type"] in {"json_invalid", "model_attributes_type"}:
             return None, [FieldError(loc="(message)", msg=f"not a JSON object: {errors[0]['msg']}")]
-        return None, [_friendly(e) for e in errors]
+        friendly = [_friendly(e) for e in errors[:MAX_ERRORS]]
+        if len(errors) > MAX_ERRORS:
+            friendly[-1] = FieldError(loc="(message)", msg=f"{len(errors) - MAX_ERRORS + 1} more errors not listed")
+        return None, friendly
 
 
 def event_identifiers(event: Event) -> list[Identifier]:
@@ -546,4 +656,39 @@ def event_identifiers(event: Event) -> list[Identifier]:
     assert isinstance(event, ChildEvent)
     return list(event.child.identifiers)
 
+
+def _field_names(model: type[BaseModel], seen: set[type[BaseModel]]) -> set[str]:
+    if model in seen:
+        return set()
+    seen.add(model)
+    names = set(model.model_fields)
+    for field in model.model_fields.values():
+        for arg in _type_args(field.annotation):
+            if isinstance(arg, type) and issubclass(arg, BaseModel):
+                names |= _field_names(arg, seen)
+    return names
+
+
+def _type_args(annotation: object) -> list[object]:
+    from typing import get_args
+
+    found = [annotation]
+    for arg in get_args(annotation):
+        found += _type_args(arg)
+    return found
+
+
+UNKNOWN_FIELD = "<unknown field>"
+# Every name the contract uses for a field: an error path made of anything else is partner text.
+CONTRACT_NAMES: frozenset[str] = frozenset(
+    set().union(*(_field_names(cls, set()) for cls in EVENT_CLASSES.values())) | set(EVENT_TYPES)
+)
+
+
+def contract_path(loc: str) -> str:
+    """An error path with every part that is not a contract name or a list index replaced by
+    UNKNOWN_FIELD, so a dead letter never carries a partner's own text (a key may be a name)."""
+    if loc == "(message)":
+        return loc
+    return ".".join(p if p in CONTRACT_NAMES or p.isdigit() else UNKNOWN_FIELD for p in loc.split("."))
 

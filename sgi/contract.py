@@ -56,15 +56,22 @@ def validate_lines(lines: list[bytes] | object) -> tuple[list[dict[str, object]]
     return results, all_valid
 
 
+ECHO_LIMIT = 60  # characters of a partner's value echoed back in the report
+
+
+def _echo(value: str) -> str:
+    return value if len(value) <= ECHO_LIMIT else value[: ECHO_LIMIT - 1] + "…"
+
+
 def _peek(raw: bytes) -> dict[str, str]:
-    """event_id and event_type of an invalid line when they can be read, for the report."""
+    """event_id and event_type of an invalid line when they can be read (truncated), for the report."""
     try:
         doc = json.loads(raw)
     except (ValueError, RecursionError):
         return {}
     if not isinstance(doc, dict):
         return {}
-    return {k: doc[k] for k in ("event_id", "event_type") if isinstance(doc.get(k), str)}
+    return {k: _echo(doc[k]) for k in ("event_id", "event_type") if isinstance(doc.get(k), str)}
 
 
 def _all_lines(path: str) -> list[bytes]:

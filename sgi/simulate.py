@@ -630,6 +630,8 @@ class CitySimulation:
         ended = min(started + duration, eighteenth)
         if ended <= self.start or ended <= started:
             return False  # closed before the period: the pipeline never hears of it
+        if child.born > started.year * 12 + started.month - 1 + 9:
+            return False  # a younger sibling not yet expected when the plan started (the contract's bound)
         plan_ref = f"CP{self._count('plan'):06d}"
         self.cp_spells.append((child, started, ended))
         # A plan open at the start is sent with the category it has now.

@@ -381,7 +381,7 @@ def deadletter_rows(letter: DeadLetter) -> list[Row]:
         "topic": letter.topic,
         "partition": letter.partition,
         "offset": letter.offset,
-        "size_bytes": _size_of(letter.original),
+        "size_bytes": letter.original_bytes if letter.original_bytes is not None else _size_of(letter.original),
     }
     rows = [
         {

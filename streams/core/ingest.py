@@ -11,13 +11,15 @@ import base64
 import hashlib
 import hmac
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from models.derived import DeadLetter, Fact, Place
 from models.events import (
+    EVENT_TYPES,
     RESIDENTIAL,
+    Agency,
     ChildEvent,
     CpPlanCategoryChangedEvent,
     CpPlanEndedEvent,
@@ -34,6 +36,7 @@ from models.events import (
     MissingEndedEvent,
     MissingRiskGradedEvent,
     MissingStartedEvent,
+    contract_path,
     event_identifiers,
     parse_event,
     postcode_sector,
@@ -41,6 +44,18 @@ from models.events import (
 
 # 3 decimal places of a degree: ~111 m of latitude, ~70 m of longitude in England.
 LATLON_DECIMALS = 3
+# A dead letter keeps at most this much of the original, so it always fits the message limit.
+DEADLETTER_KEEP_BYTES = 64 * 1024
+INVALID = "invalid"  # what a dead letter records for an agency or event type outside the contract
+
+
+@dataclass(frozen=True)
+class CseVocabulary:
+    """The CSE tools and indicators kept on a fact. Anything else is dropped: free text may name
+    people. The contract's default keeps none."""
+
+    tools: frozenset[str] = field(default_factory=frozenset)
+    indicators: frozenset[str] = field(default_factory=frozenset)
 
 
 @dataclass(frozen=True)
@@ -80,33 +95,42 @@ def to_place(secret: bytes, location: Location) -> Place:
     )
 
 
-def _payload_fields(secret: bytes, event: Event) -> dict[str, Any]:
-    """The type's payload as flat Fact fields. Free-text reasons are dropped: they may name people."""
+def ref_key(secret: bytes, kind: str, ref: str) -> str:
+    """A partner's record number (episode, incident, plan...) keyed like an identifier: it may embed a
+    name or a crime number. The same ref from two agencies gives the same key."""
+    return pseudonym(secret, f"{kind}:{ref}")
+
+
+def _payload_fields(secret: bytes, event: Event, vocabulary: CseVocabulary) -> dict[str, Any]:
+    """The type's payload as flat Fact fields, references keyed. Free-text reasons are dropped, and
+    CSE tools and indicators outside the vocabulary: they may name people."""
     match event:
         case MissingStartedEvent(payload=p):
             return {
-                "episode_ref": p.episode_ref,
+                "episode_ref": ref_key(secret, "episode_ref", p.episode_ref),
                 "classification": p.classification,
                 "setting": p.setting,
                 "police_risk": p.police_risk,
             }
         case MissingRiskGradedEvent(payload=p):
-            return {"episode_ref": p.episode_ref, "police_risk": p.police_risk}
-        case MissingEndedEvent(payload=p) | InterviewOfferedEvent(payload=p):
-            return {"episode_ref": p.episode_ref}
-        case InterviewDeclinedEvent(payload=p):
-            return {"episode_ref": p.episode_ref}
+            return {"episode_ref": ref_key(secret, "episode_ref", p.episode_ref), "police_risk": p.police_risk}
+        case MissingEndedEvent(payload=p) | InterviewOfferedEvent(payload=p) | InterviewDeclinedEvent(payload=p):
+            return {"episode_ref": ref_key(secret, "episode_ref", p.episode_ref)}
         case InterviewCompletedEvent(payload=p):
             return {
-                "episode_ref": p.episode_ref,
+                "episode_ref": ref_key(secret, "episode_ref", p.episode_ref),
                 "disclosures": list(p.disclosures),
                 "named_places": [to_place(secret, loc) for loc in p.places],
             }
         case CseAssessedEvent(payload=p):
-            return {"cse_level": p.level, "cse_tool": p.tool, "cse_indicators": list(p.indicators)}
+            return {
+                "cse_level": p.level,
+                "cse_tool": p.tool if p.tool in vocabulary.tools else None,
+                "cse_indicators": [i for i in p.indicators if i in vocabulary.indicators],
+            }
         case DaIncidentEvent(payload=p):
             return {
-                "incident_ref": p.incident_ref,
+                "incident_ref": ref_key(secret, "incident_ref", p.incident_ref),
                 "child_present": p.child_present,
                 "marac_referred": p.marac_referred,
                 "dash_score": p.dash_score,
@@ -114,15 +138,16 @@ def _payload_fields(secret: bytes, event: Event) -> dict[str, Any]:
                 "encompass_notified_at": p.encompass_notified_at,
             }
         case CpPlanStartedEvent(payload=p):
-            return {"plan_ref": p.plan_ref, "cp_category": p.category, "previous_plans": p.previous_plans}
+            return {"plan_ref": ref_key(secret, "plan_ref", p.plan_ref), "cp_category": p.category,
+                    "previous_plans": p.previous_plans}
         case CpPlanCategoryChangedEvent(payload=p):
-            return {"plan_ref": p.plan_ref, "cp_category": p.category}
+            return {"plan_ref": ref_key(secret, "plan_ref", p.plan_ref), "cp_category": p.category}
         case CpPlanEndedEvent(payload=p):
-            return {"plan_ref": p.plan_ref}
+            return {"plan_ref": ref_key(secret, "plan_ref", p.plan_ref)}
     return {}
 
 
-def to_fact(secret: bytes, event: Event) -> Fact:
+def to_fact(secret: bytes, event: Event, vocabulary: CseVocabulary = CseVocabulary()) -> Fact:
     """Pseudonymise a valid event. Keys are de-duplicated but keep the order they were given in."""
     keys = list(dict.fromkeys(identifier_key(secret, i) for i in event_identifiers(event)))
     child: dict[str, Any] = {}
@@ -147,38 +172,57 @@ def to_fact(secret: bytes, event: Event) -> Fact:
         child_keys=keys,
         place=to_place(secret, event.location) if event.location else None,
         **child,
-        **_payload_fields(secret, event),
+        **_payload_fields(secret, event, vocabulary),
     )
 
 
-def _peek(raw: bytes, field: str, inner: str | None = None) -> str | None:
-    """Best effort: a field of a rejected message for dead-letter counts by agency/type."""
+def _peek(raw: bytes, allowed: frozenset[str], field: str, inner: str | None = None) -> str | None:
+    """A field of a rejected message for dead-letter counts by agency/type: the contract's value,
+    INVALID for anything else (partner text never reaches storage), None when absent."""
     try:
         doc = json.loads(raw)
-        value = doc.get(field) if isinstance(doc, dict) else None
-        if inner is not None:
-            value = value.get(inner) if isinstance(value, dict) else None
-        return value if isinstance(value, str) and len(value) <= 60 else None
-    except (ValueError, UnicodeDecodeError, RecursionError):
+    except (ValueError, UnicodeError, RecursionError):
         return None
+    value = doc.get(field) if isinstance(doc, dict) else None
+    if inner is not None:
+        value = value.get(inner) if isinstance(value, dict) else None
+    if value is None:
+        return None
+    return value if isinstance(value, str) and value in allowed else INVALID
+
+
+AGENCIES = frozenset(a.value for a in Agency)
+TYPES = frozenset(EVENT_TYPES)
 
 
 def dead_letter(raw: bytes, errors: list[FieldError], origin: Origin) -> DeadLetter:
+    """The rejection: every reason with its path in contract names, and at most the first 64 KiB of
+    the original (with its length and SHA-256), so the dead letter always fits the message limit."""
     return DeadLetter(
-        errors=[{"loc": e.loc, "msg": e.msg} for e in errors],
-        original=base64.b64encode(raw).decode("ascii"),
+        errors=[{"loc": contract_path(e.loc), "msg": e.msg} for e in errors],
+        original=base64.b64encode(raw[:DEADLETTER_KEEP_BYTES]).decode("ascii"),
+        original_bytes=len(raw),
+        original_sha256=hashlib.sha256(raw).hexdigest(),
         topic=origin.topic,
         partition=origin.partition,
         offset=origin.offset,
         received_at=origin.received_at,
-        agency=_peek(raw, "source", "agency"),
-        event_type=_peek(raw, "event_type"),
+        agency=_peek(raw, AGENCIES, "source", "agency"),
+        event_type=_peek(raw, TYPES, "event_type"),
     )
 
 
-def ingest(secret: bytes, raw: bytes, origin: Origin) -> Fact | DeadLetter:
-    """One inbound message -> a Fact (valid) or a DeadLetter (invalid, with every reason)."""
-    event, errors = parse_event(raw)
+def ingest(
+    secret: bytes,
+    raw: bytes,
+    origin: Origin,
+    vocabulary: CseVocabulary = CseVocabulary(),
+    now: datetime | None = None,
+) -> Fact | DeadLetter:
+    """One inbound message -> a Fact (valid) or a DeadLetter (invalid, with every reason). `now` is
+    the moment of validation (occurred_at may be at most a day after it): the message's receipt time
+    unless given (a back-fill stamps simulated receipt times but validates at the wall clock)."""
+    event, errors = parse_event(raw, now=now or origin.received_at)
     if event is None:
         return dead_letter(raw, errors, origin)
-    return to_fact(secret, event)
+    return to_fact(secret, event, vocabulary)

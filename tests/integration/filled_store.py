@@ -107,7 +107,8 @@ def fill_store(
         messages += 1
         # A dead letter is stamped with the clock of the moment it was read, as the live stream would.
         received_at = watermark if watermark is not None else begin
-        result = ingest(key, raw, Origin(topic=INBOUND, partition=0, offset=offset, received_at=received_at))
+        result = ingest(key, raw, Origin(topic=INBOUND, partition=0, offset=offset, received_at=received_at),
+                        now=max(end, begin))
         if isinstance(result, DeadLetter):
             dead_letters += 1
             write([result])

@@ -16,7 +16,7 @@ from sinks.clickhouse import connect
 from sinks.kafka_sink import SINK_TOPICS
 from streams.topics import INBOUND, WORKER_TOPICS, group_lag
 from tests.integration.support import log_tail, running, worker_env
-from tests.unit.builders import DAY, HOUR, Kid, missing_ended, missing_started, place, plan_started
+from tests.unit.builders import DAY, HOUR, Kid, episode, missing_ended, missing_started, place, plan_started
 
 pytestmark = pytest.mark.integration
 
@@ -66,8 +66,8 @@ def test_contract_events_reach_every_table_exactly_once(fresh_topics, tmp_path):
         assert sorted(rows("SELECT event_id FROM events FINAL")) == sorted((i,) for i in ids)
         assert rows("SELECT count() FROM events FINAL GROUP BY event_id HAVING count() > 1") == []
 
-        (episode,) = rows("SELECT child_key, episode_ref, toUInt8(ended_at IS NOT NULL), interview FROM episodes FINAL")
-        assert episode == (runaway.key, "MFH-1", 1, "none")
+        (stored,) = rows("SELECT child_key, episode_ref, toUInt8(ended_at IS NOT NULL), interview FROM episodes FINAL")
+        assert stored == (runaway.key, episode("MFH-1"), 1, "none")  # the partner's ref, keyed
 
         states = rows("SELECT child_key, toUInt8(cp_plan_active) FROM child_state FINAL WHERE NOT retired")
         assert dict(states) == {runaway.key: 0, repeat.key: 1}

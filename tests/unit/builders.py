@@ -20,7 +20,7 @@ from sgi.settings import PseudonymisationSettings
 from streams.core.clock import advance_watermark
 from streams.core.config import RulesConfig, load_rules
 from streams.core.engine import Engine
-from streams.core.ingest import Origin, identifier_key, ingest
+from streams.core.ingest import Origin, identifier_key, ingest, ref_key
 
 # Monday 2 March 2026, 10:00 UTC (GMT: BST starts on Sunday 29 March 2026).
 T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
@@ -206,8 +206,15 @@ def place(
 # --- running ------------------------------------------------------------------------------------
 
 
+def episode(ref: str) -> str:
+    """An episode ref as facts, episodes and alerts carry it: keyed like an identifier."""
+    return ref_key(secret(), "episode_ref", ref)
+
+
 def to_fact(doc: dict[str, Any]) -> Fact:
-    result = ingest(secret(), json.dumps(doc).encode(), Origin("test", 0, 0, T0))
+    # Received as it happened: the contract bounds occurred_at by the moment of validation.
+    received_at = datetime.fromisoformat(doc["occurred_at"]) if "occurred_at" in doc else T0
+    result = ingest(secret(), json.dumps(doc).encode(), Origin("test", 0, 0, received_at))
     assert not isinstance(result, DeadLetter), result.errors
     return result
 

@@ -603,3 +603,110 @@ def test_schema_version_must_be_the_int_1(value: Any) -> None:
 )
 def test_only_ascii_digits_count_as_digits(path: str, value: Any, loc: str) -> None:
     assert_rejected(mutate(minimal(MS), path, value), loc)
+
+
+# ----------------------------------------------------------------------------------------------
+# v1 clarifications: bounds (found by fuzzing). Each bound with its last good and first bad value.
+
+
+@pytest.mark.parametrize("value", [0, 1658739324, "-1", "1658739324", "2026-03-01", "yesterday", True])
+def test_a_datetime_is_iso_8601_text_never_a_number(value: Any) -> None:
+    assert_rejected(mutate(minimal("missing.started"), "occurred_at", value), "occurred_at", "ISO 8601")
+    doc = mutate(minimal("da.incident"), "payload.encompass_notified_at", value)
+    assert_rejected(doc, "payload.encompass_notified_at", "ISO 8601")
+
+
+def test_occurred_at_lies_between_1990_and_one_day_after_validation() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    now = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+    at = lambda moment: dumps(mutate(minimal("missing.started"), "occurred_at", moment))  # noqa: E731
+    assert parse_event(at("1990-01-01T00:00:00Z"), now=now)[1] == []
+    assert parse_event(at((now + timedelta(days=1)).isoformat()), now=now)[1] == []
+    for bad in ("1989-12-31T23:59:59Z", (now + timedelta(days=1, seconds=1)).isoformat(),
+                "9999-12-31T23:59:59-10:00", "0001-01-01T00:00:00+14:00"):
+        event, errors = parse_event(at(bad), now=now)
+        assert event is None and [e.loc for e in errors] == ["occurred_at"], (bad, errors)
+        assert_readable(errors[0].msg)
+
+
+def test_birth_month_from_1990_to_nine_months_after_occurred_at() -> None:
+    doc = mutate(minimal("missing.started"), "occurred_at", "2026-03-05T10:00:00Z")
+    for good in ("1990-01", "2026-12"):
+        assert_valid(mutate(doc, "child.birth_month", good))
+    for bad in ("1989-12", "2027-01"):
+        assert_rejected(mutate(doc, "child.birth_month", bad), "child", "birth_month")
+
+
+def test_previous_plans_at_most_50() -> None:
+    assert_valid(mutate(minimal("cp_plan.started"), "payload.previous_plans", 50))
+    assert_rejected(mutate(minimal("cp_plan.started"), "payload.previous_plans", 51), "payload.previous_plans")
+    assert_rejected(mutate(minimal("cp_plan.started"), "payload.previous_plans", 70000), "payload.previous_plans")
+
+
+def _ids(count: int) -> list[dict[str, str]]:
+    return [identifier("la_person_id", f"LA-{n:05d}") for n in range(count)]
+
+
+@pytest.mark.parametrize(("event_type", "path", "item", "limit"), [
+    ("missing.started", "child.identifiers", None, 20),
+    ("identity.linked", "payload.identifiers", None, 20),
+    ("return_interview.completed", "payload.places", {"ward_code": "E05001219"}, 20),
+    ("return_interview.completed", "payload.disclosures", "cse", 12),
+    ("cse.risk_assessed", "payload.indicators", "x", 30),
+])
+def test_lists_have_upper_bounds(event_type: str, path: str, item: Any, limit: int) -> None:
+    def items(count: int) -> list[Any]:
+        return _ids(count) if item is None else [item] * count
+
+    assert_valid(mutate(minimal(event_type), path, items(limit)))
+    assert_rejected(mutate(minimal(event_type), path, items(limit + 1)), path, "at most")
+
+
+@pytest.mark.parametrize("path", ["payload.reason", "child.identifiers.0.value", "location.premises.name"])
+def test_any_string_at_most_200_characters(path: str) -> None:
+    event_type = "cp_plan.ended" if path == "payload.reason" else "missing.started"
+    doc = mutate(minimal(event_type), "child.identifiers", [identifier("la_person_id", "LA-1")])
+    doc = mutate(doc, "location", {"premises": {"category": "hotel", "name": "Hotel"}})
+    longest = " " * 160 + "x" * 40 if path.endswith("value") else "x" * 200  # an id is 1..40 once trimmed
+    assert_valid(mutate(doc, path, longest))
+    assert_rejected(mutate(doc, path, "x" * 201), path, "at most 200")
+
+
+def test_a_message_over_1_mib_is_rejected_before_it_is_read() -> None:
+    doc = mutate(minimal("missing.started"), "source.system", "x")
+    raw = dumps(doc)
+    padded = raw[:-1] + b" " * (1024 * 1024 - len(raw)) + b"}"
+    assert len(padded) == 1024 * 1024 and parse_event(padded)[1] == []
+    event, errors = parse_event(padded[:-1] + b" }")
+    assert event is None and [e.loc for e in errors] == ["(message)"] and "1 MiB" in errors[0].msg
+
+
+def test_at_most_100_errors_are_reported_and_the_last_counts_the_rest() -> None:
+    doc = minimal("missing.started")
+    raw = dumps({**doc, **{f"field{n}": n for n in range(20_000)}})
+    event, errors = parse_event(raw)
+    assert event is None and len(errors) == 100
+    assert errors[-1].loc == "(message)" and errors[-1].msg == "19901 more errors not listed"
+
+
+@pytest.mark.parametrize("raw", [
+    b'{"event_type": "missing.started", "event_type": "missing.ended"}',
+    b'{"a": {"Jane Smith": 1, "Jane Smith": 2}}',
+])
+def test_duplicate_keys_are_an_error(raw: bytes) -> None:
+    event, errors = parse_event(raw)
+    assert event is None and len(errors) == 1 and "duplicate key" in errors[0].msg
+    assert errors[0].loc in {"event_type", "<unknown field>"}  # a key outside the contract is never echoed
+
+
+def test_duplicate_keys_in_a_valid_event_reject_it() -> None:
+    raw = dumps(minimal("missing.started"))
+    assert parse_event(raw)[1] == []
+    assert parse_event(raw[:-1] + b', "schema_version": 1}')[0] is None
+
+
+@pytest.mark.parametrize("raw", [b'{"event_type":"\xed\xa0\x80x"}', b'{"a": "\xff"}', b"\xc3"])
+def test_invalid_utf8_makes_the_message_invalid_never_a_crash(raw: bytes) -> None:
+    event, errors = parse_event(raw)
+    assert event is None and [e.loc for e in errors] == ["(message)"] and "UTF-8" in errors[0].msg

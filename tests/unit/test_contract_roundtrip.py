@@ -80,6 +80,9 @@ identifiers = st.one_of(
 offsets = st.integers(-(23 * 60 + 59), 23 * 60 + 59).map(lambda m: timezone(timedelta(minutes=m)))
 # hypothesis takes naive bounds and attaches one of `offsets` to each value
 aware = st.datetimes(min_value=datetime(1990, 1, 1), max_value=datetime(2100, 1, 1), timezones=offsets)  # noqa: DTZ001
+# occurred_at: from 1990-01-01 (UTC; a day's margin for the offset) to a past moment (the bound is "now + 1 day")
+occurred_times = st.datetimes(min_value=datetime(1990, 1, 2), max_value=datetime(2026, 11, 1),  # noqa: DTZ001
+                              timezones=offsets)
 
 
 def iso(dt: datetime) -> str:
@@ -181,11 +184,12 @@ def payloads(event_type: str) -> st.SearchStrategy[dict[str, Any]]:
 
 
 @st.composite
-def children(draw: st.DrawFn) -> dict[str, Any]:
+def children(draw: st.DrawFn, occurred: datetime) -> dict[str, Any]:
+    latest = occurred.year * 12 + occurred.month - 1 + 9  # birth_month: 1990-01 .. nine months after occurred_at
+    month = st.integers(1990 * 12, latest).map(lambda m: f"{m // 12:04d}-{m % 12 + 1:02d}")
     return compact(
         identifiers=draw(st.lists(identifiers, min_size=1, max_size=4)),
-        birth_month=draw(optional(st.builds(lambda y, m: f"{y:04d}-{m:02d}", st.integers(1990, 2030),
-                                            st.integers(1, 12)))),
+        birth_month=draw(optional(month)),
         sex=draw(optional(st.sampled_from("FMXU"))),
         looked_after=draw(optional(st.booleans())),
         learning_disability=draw(optional(st.booleans())),
@@ -195,7 +199,7 @@ def children(draw: st.DrawFn) -> dict[str, Any]:
 @st.composite
 def events(draw: st.DrawFn) -> dict[str, Any]:
     event_type = draw(st.sampled_from(EVENT_TYPES))
-    occurred = draw(aware)
+    occurred = draw(occurred_times)
     recorded = None
     if draw(st.booleans()):
         delay = draw(st.timedeltas(timedelta(0), timedelta(days=30)))
@@ -215,7 +219,7 @@ def events(draw: st.DrawFn) -> dict[str, Any]:
         payload=draw(payloads(event_type)),
     )
     if event_type != "identity.linked":
-        doc["child"] = draw(children())
+        doc["child"] = draw(children(occurred))
     return doc
 
 

@@ -18,7 +18,7 @@ import pytest
 
 from models.derived import DeadLetter, Fact
 from models.events import parse_event
-from streams.core.ingest import Origin, ingest, to_fact, to_place
+from streams.core.ingest import DEADLETTER_KEEP_BYTES, CseVocabulary, Origin, ingest, ref_key, to_fact, to_place
 from tests.unit.contract_builders import (
     EVENT_TYPES,
     NHS_DIGITS,
@@ -277,4 +277,65 @@ def test_deeply_nested_message_becomes_a_dead_letter(raw: bytes) -> None:
     except RecursionError as exc:
         raise AssertionError(f"ingest raised {exc!r}") from exc
     assert isinstance(result, DeadLetter)
-    assert base64.b64decode(result.original) == raw
+    assert base64.b64decode(result.original) == raw[:DEADLETTER_KEEP_BYTES]  # at most 64 KiB kept ...
+    assert (result.original_bytes, result.original_sha256) == (len(raw), hashlib.sha256(raw).hexdigest())  # ... + these
+
+
+# --- v1 clarifications: references keyed, CSE vocabulary, dead letters free of partner text ---------
+
+REF = "CRIME/24/Jane Smith"
+
+
+@pytest.mark.parametrize(("event_type", "field"), [
+    ("missing.started", "episode_ref"), ("missing.risk_graded", "episode_ref"), ("missing.ended", "episode_ref"),
+    ("return_interview.offered", "episode_ref"), ("return_interview.completed", "episode_ref"),
+    ("return_interview.declined", "episode_ref"), ("da.incident", "incident_ref"), ("cp_plan.started", "plan_ref"),
+    ("cp_plan.category_changed", "plan_ref"), ("cp_plan.ended", "plan_ref"),
+])
+def test_references_are_keyed_like_identifiers(event_type: str, field: str) -> None:
+    fact = fact_of(mutate(minimal(event_type), f"payload.{field}", REF))
+    assert getattr(fact, field) == ref_key(SECRET, field, REF)
+    assert "Jane" not in fact.model_dump_json() and "CRIME" not in fact.model_dump_json()
+    # the same ref from another agency names the same episode, plan or incident
+    other = mutate(mutate(minimal(event_type), f"payload.{field}", REF), "source.agency", "health")
+    assert getattr(fact_of(other), field) == getattr(fact, field)
+
+
+def test_cse_tool_and_indicators_are_kept_only_from_the_vocabulary() -> None:
+    doc = mutate(mutate(minimal("cse.risk_assessed"), "payload.tool", "Barnardo's"),
+                 "payload.indicators", ["going missing", "seen with Jane Smith"])
+    fact = to_fact(SECRET, parse_event(dumps(doc))[0])  # type: ignore[arg-type]
+    assert (fact.cse_tool, fact.cse_indicators) == (None, [])  # the default vocabulary keeps none
+    vocabulary = CseVocabulary(tools=frozenset({"Barnardo's"}), indicators=frozenset({"going missing"}))
+    fact = to_fact(SECRET, parse_event(dumps(doc))[0], vocabulary)  # type: ignore[arg-type]
+    assert (fact.cse_tool, fact.cse_indicators) == ("Barnardo's", ["going missing"])
+
+
+def test_a_dead_letter_names_only_contract_values_and_paths() -> None:
+    doc = mutate(minimal("missing.started"), "source.agency", "Jane Smith's team")
+    doc["Jane Smith"] = 1
+    doc["payload"]["John Doe"] = {"nested": 1}
+    result = ingest(SECRET, dumps(doc), ORIGIN)
+    assert isinstance(result, DeadLetter)
+    assert result.agency == "invalid" and result.event_type == "missing.started"
+    locs = sorted(e["loc"] for e in result.errors)
+    assert locs == ["<unknown field>", "payload.<unknown field>", "source.agency"], locs
+    assert "Jane" not in json.dumps(result.errors) and "John" not in json.dumps(result.errors)
+    unknown_type = ingest(SECRET, dumps(mutate(minimal("missing.started"), "event_type", "Jane Smith")), ORIGIN)
+    assert isinstance(unknown_type, DeadLetter) and unknown_type.event_type == "invalid"
+
+
+def test_a_dead_letter_of_a_huge_message_fits_the_message_limit() -> None:
+    raw = b'{"event_type": "' + b"x" * 6_300_000 + b'"}'
+    result = ingest(SECRET, raw, ORIGIN)
+    assert isinstance(result, DeadLetter)
+    assert len(result.model_dump_json()) < 1024 * 1024
+    assert base64.b64decode(result.original) == raw[:DEADLETTER_KEEP_BYTES]
+    assert (result.original_bytes, result.original_sha256) == (len(raw), hashlib.sha256(raw).hexdigest())
+
+
+def test_an_encoded_surrogate_is_dead_lettered_and_the_letter_serialises() -> None:
+    result = ingest(SECRET, b'{"event_type":"\xed\xa0\x80x"}', ORIGIN)
+    assert isinstance(result, DeadLetter)
+    assert result.event_type is None or result.event_type == "invalid"
+    DeadLetter.model_validate_json(result.model_dump_json())

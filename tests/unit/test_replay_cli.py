@@ -19,6 +19,7 @@ from tests.unit.builders import (
     T0,
     Kid,
     cse,
+    episode,
     interview_completed,
     missing_ended,
     missing_started,
@@ -92,7 +93,7 @@ def test_replay_prints_alerts_and_reports_invalid_lines(tmp_path: Path) -> None:
         "opened_at": DUE.isoformat(),
         "resolved_at": None,
         "evidence": [],
-        "summary": "No return home interview within 72 h of the return (episode E1)",
+        "summary": f"No return home interview within 72 h of the return (episode {episode('E1')})",
     }
     assert overdue[0]["subject"] == KID.key and len(overdue[0]["evidence"]) == 2
     assert f"{log}:3: child.identifiers.0.value: nhs_number fails its modulus-11 check digit" in result.stderr

@@ -23,6 +23,7 @@ from tests.unit.builders import (
     alerts_for,
     cse,
     da,
+    episode,
     interview_completed,
     interview_declined,
     interview_offered,
@@ -206,16 +207,16 @@ def test_a_duplicated_start_is_flagged_and_not_counted_twice() -> None:
     ]
     engine = run(docs)
     none_of(engine, "repeat_missing")
-    assert engine.episodes[(KID.key, "E1")].data_quality == ["started again while open"]
+    assert engine.episodes[(KID.key, episode("E1"))].data_quality == ["started again while open"]
 
 
 def test_an_end_without_a_start_is_kept_flagged_and_clears_when_the_start_arrives() -> None:
     end = missing_ended(KID, T0 + HOUR, "E1")
     engine = run([end])
-    assert engine.episodes[(KID.key, "E1")].data_quality == ["ended without a start"]
+    assert engine.episodes[(KID.key, episode("E1"))].data_quality == ["ended without a start"]
     engine = run([end, missing_started(KID, T0, "E1")])
-    episode = engine.episodes[(KID.key, "E1")]
-    assert episode.data_quality == [] and episode.started_at == T0
+    found = engine.episodes[(KID.key, episode("E1"))]
+    assert found.data_quality == [] and found.started_at == T0
 
 
 # --- missing_while_vulnerable ------------------------------------------------------------------
@@ -558,7 +559,7 @@ def test_an_interview_arriving_before_its_episode_end_counts_once_the_end_arrive
     ]
     engine = run(docs, until=RHI_DUE + DAY)
     none_of(engine, "rhi_overdue")
-    assert engine.episodes[(KID.key, "E1")].interview == "completed"
+    assert engine.episodes[(KID.key, episode("E1"))].interview == "completed"
 
 
 def test_a_late_report_of_a_timely_encompass_notification_withdraws_the_alert() -> None:

@@ -159,3 +159,11 @@ def test_deeply_nested_line_is_an_invalid_line_not_a_crash(tmp_path: Path) -> No
     assert b"Traceback" not in proc.stderr, proc.stderr[-300:]
     assert proc.returncode == 1
     assert [(r["line"], r["valid"]) for r in results(proc)] == [(1, False), (2, True)]
+
+
+def test_echoed_values_are_truncated(tmp_path: Path) -> None:
+    path = tmp_path / "long.jsonl"
+    path.write_bytes(jsonl({"event_type": "x" * 5000, "event_id": "y" * 5000}))
+    (result,) = results(sgi_validate(str(path)))
+    assert len(result["event_type"]) == 60 and result["event_type"].endswith("…")
+    assert len(result["event_id"]) == 60
