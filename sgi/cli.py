@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "sgi.pack",
     "sgi.bench",
     "sgi.demo",
+    "sgi.privacy_scan",
 )
 
 

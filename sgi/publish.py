@@ -54,19 +54,30 @@ def publish_messages(
     total: int | None = None,
     progress: bool = True,
 ) -> int:
-    """Send every message, wait for every acknowledgement, and return how many were sent."""
+    """Send every message, wait for every acknowledgement, and return how many were sent. Raises
+    PublishError when any message was not acknowledged (nothing is reported sent that was lost).
+    Retries ride out a moment without a partition leader (a topic just created, a broker restarting)."""
     from kafka import KafkaProducer
 
-    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=20, retries=5)
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=20, retries=20,
+                             retry_backoff_ms=500)
     sent = 0
+    failures: list[Exception] = []
     try:
         for raw in tqdm(messages, total=total, unit="msg", desc=f"publish -> {topic}", disable=not progress):
-            producer.send(topic, key=message_key(raw), value=raw)
+            producer.send(topic, key=message_key(raw), value=raw).add_errback(failures.append)
             sent += 1
         producer.flush()
     finally:
         producer.close()
+    if failures:
+        raise PublishError(f"{len(failures)} of {sent} messages were not acknowledged by {bootstrap} "
+                           f"(first error: {failures[0]!r}); publish them again")
     return sent
+
+
+class PublishError(RuntimeError):
+    """Some messages were not acknowledged by the broker."""
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -76,7 +87,11 @@ def _run(args: argparse.Namespace) -> int:
     if args.file != "-":
         with Path(args.file).open("rb") as handle:
             total = sum(1 for line in handle if line.strip())
-    sent = publish_messages(read_lines(args.file), bootstrap, args.topic, total=total)
+    try:
+        sent = publish_messages(read_lines(args.file), bootstrap, args.topic, total=total)
+    except PublishError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     print(f"published {sent} messages to {args.topic} on {bootstrap}")
     return 0
 

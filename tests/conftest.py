@@ -62,8 +62,22 @@ def fresh_topics(kafka_bootstrap: str) -> str:
     while True:  # creation can be refused for a moment while the deletions settle
         try:
             ensure_topics(kafka_bootstrap, default_partitions=4)
-            return kafka_bootstrap
+            break
         except Exception:  # noqa: BLE001
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.5)
+    # A new topic's partitions have no leader for a moment; a producer then gets NotLeaderForPartition.
+    admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap, client_id="sgi-test-reset")
+    try:
+        while True:
+            described = admin.describe_topics()
+            leaderless = [t["name"] for t in described if t["error_code"] or any(
+                p["leader_id"] < 0 or p["error_code"] for p in t["partitions"])]
+            if not leaderless:
+                return kafka_bootstrap
+            if time.monotonic() > deadline:
+                pytest.fail(f"topics without a leader after 60 s: {sorted(leaderless)}")
+            time.sleep(0.2)
+    finally:
+        admin.close()

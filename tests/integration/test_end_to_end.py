@@ -10,11 +10,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from sgi.privacy_scan import Finder, kafka_texts, log_texts, scan, secret_values, table_texts
 from sgi.publish import publish_messages
 from sgi.settings import ClickHouseSettings
 from sinks.clickhouse import connect
 from sinks.kafka_sink import SINK_TOPICS
-from streams.topics import INBOUND, WORKER_TOPICS, group_lag
+from streams.topics import DEADLETTER, INBOUND, WORKER_TOPICS, group_lag
 from tests.integration.support import log_tail, running, worker_env
 from tests.unit.builders import DAY, HOUR, Kid, episode, missing_ended, missing_started, place, plan_started
 
@@ -44,9 +45,9 @@ def test_contract_events_reach_every_table_exactly_once(fresh_topics, tmp_path):
     runaway, repeat = Kid.make(501, birth_month="2011-03"), Kid.make(502, birth_month="2014-09")
     hotel = place("CV1 2GN", premises={"category": "hotel", "name": "Larkspur Lodge", "ref": "HOTEL-1"})
     docs = [
-        missing_started(runaway, t0, "MFH-1", location=hotel),
-        missing_ended(runaway, t0 + 2 * HOUR, "MFH-1"),  # and no return interview: rhi_overdue after 72 h
-        plan_started(repeat, t0 + DAY, "CP-9", previous=1),  # a repeat plan: cp_repeat_plan
+        missing_started(runaway, t0, "MFH-2026-1", location=hotel),
+        missing_ended(runaway, t0 + 2 * HOUR, "MFH-2026-1"),  # and no return interview: rhi_overdue after 72 h
+        plan_started(repeat, t0 + DAY, "CP-2026-9", previous=1),  # a repeat plan: cp_repeat_plan
     ]
     lines = [json.dumps(doc).encode() for doc in docs] + [b'{"event_type": "missing.started"}']
     chdb = tmp_path / "chdb"
@@ -67,7 +68,7 @@ def test_contract_events_reach_every_table_exactly_once(fresh_topics, tmp_path):
         assert rows("SELECT count() FROM events FINAL GROUP BY event_id HAVING count() > 1") == []
 
         (stored,) = rows("SELECT child_key, episode_ref, toUInt8(ended_at IS NOT NULL), interview FROM episodes FINAL")
-        assert stored == (runaway.key, episode("MFH-1"), 1, "none")  # the partner's ref, keyed
+        assert stored == (runaway.key, episode("MFH-2026-1"), 1, "none")  # the partner's ref, keyed
 
         states = rows("SELECT child_key, toUInt8(cp_plan_active) FROM child_state FINAL WHERE NOT retired")
         assert dict(states) == {runaway.key: 0, repeat.key: 1}
@@ -82,6 +83,18 @@ def test_contract_events_reach_every_table_exactly_once(fresh_topics, tmp_path):
         assert rows("SELECT count() FROM place_links FINAL") == [(2,)]
 
         assert rows("SELECT uniqExact(topic, partition, offset) FROM deadletter FINAL") == [(1,)]
+
+        # No identifier, reference or postcode of the inbound messages in a derived topic, a table or a log;
+        # the same scan finds a value planted in a log, so it can fail.
+        finder = Finder(value for line in lines for value in secret_values(json.loads(line)))
+        assert len(finder) >= 6
+        sources = [kafka_texts(bootstrap, frozenset({INBOUND, DEADLETTER})), table_texts(client, "safeguarding"),
+                   log_texts(logs.values())]
+        read, findings = scan(finder, (text for source in sources for text in source))
+        assert read > 20 and findings == []
+        planted = tmp_path / "planted.log"
+        planted.write_text(f"worker: child {runaway.identifiers[0][1]} seen\n", encoding="utf-8")
+        assert len(scan(finder, log_texts([planted]))[1]) == 1
     finally:
         client.close()
     assert t0 + 2 * HOUR + timedelta(hours=72) < datetime.now(UTC)
