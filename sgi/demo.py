@@ -21,11 +21,12 @@ from pathlib import Path
 from kafka.errors import KafkaError
 from tqdm import tqdm
 
+from settings import PROJECT_ROOT, ClickHouseSettings, KafkaSettings
 from sgi.kafka_local import KafkaLaunchError, LocalKafka, fetch_jars, free_port
 from sgi.processes import background
-from sgi.settings import PROJECT_ROOT, ClickHouseSettings, KafkaSettings
 from sinks.kafka_sink import SINK_TOPICS
-from streams.topics import INBOUND, WORKER_TOPICS, ensure_topics, group_lag
+from streams.kafka_admin import ensure_topics, group_lag
+from streams.topics import INBOUND, WORKER_TOPICS
 
 STALL_SECONDS = 180  # no change in what is read or left for this long: something has stopped
 DEMO_KEY = "demo-only-key-never-use-for-real-data"

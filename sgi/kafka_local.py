@@ -23,7 +23,7 @@ from pathlib import Path
 
 from kafka.admin import KafkaAdminClient
 
-from sgi.settings import PROJECT_ROOT, KafkaSettings
+from settings import PROJECT_ROOT, KafkaSettings
 
 MAX_MESSAGE_BYTES = 8 * 1024 * 1024
 POM = PROJECT_ROOT / "infra" / "kafka" / "pom.xml"

@@ -27,7 +27,7 @@ from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import Error as ClickHouseClientError
 from pydantic import ValidationError
 
-from sgi.settings import ClickHouseSettings, WorkerSettings
+from settings import ClickHouseSettings, WorkerSettings
 from streams.core.config import RulesConfig, load_rules
 
 LONDON = ZoneInfo("Europe/London")

@@ -17,7 +17,7 @@ from typing import BinaryIO
 
 from tqdm import tqdm
 
-from sgi.settings import KafkaSettings
+from settings import KafkaSettings
 from streams.topics import INBOUND
 
 

@@ -1252,8 +1252,8 @@ def _run(args: argparse.Namespace) -> int:
         lines = _paced(messages, args.speedup, start.astimezone(UTC))
     try:
         if args.publish:
+            from settings import KafkaSettings
             from sgi.publish import publish_messages
-            from sgi.settings import KafkaSettings
 
             bootstrap = args.bootstrap or KafkaSettings().bootstrap
             publish_messages(lines, bootstrap, total=len(messages), progress=True)

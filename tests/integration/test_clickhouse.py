@@ -25,10 +25,9 @@ from clickhouse_connect.driver.exceptions import DatabaseError, OperationalError
 
 from models.derived import Alert, ChildSnapshot, DeadLetter, Episode, Fact, Place, PlaceLink, Record
 from models.events import CseLevel
+from settings import ClickHouseSettings, KafkaSettings, RetentionSettings
 from sgi import db as db_cli
-from sgi.settings import ClickHouseSettings, KafkaSettings
 from sinks.clickhouse import BatchWriter, connect
-from sinks.config import RetentionSettings
 from sinks.migrate import READONLY_ROLE_SQL, SCHEMA_DIR, MigrationError, migrate, render, split_statements
 from sinks.rows import COLUMNS, rows_for
 

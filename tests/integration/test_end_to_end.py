@@ -10,11 +10,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from settings import ClickHouseSettings
 from sgi.publish import publish_messages
-from sgi.settings import ClickHouseSettings
 from sinks.clickhouse import connect
 from sinks.kafka_sink import SINK_TOPICS
-from streams.topics import INBOUND, WORKER_TOPICS, group_lag
+from streams.kafka_admin import group_lag
+from streams.topics import INBOUND, WORKER_TOPICS
 from tests.integration.support import log_tail, running, worker_env
 from tests.unit.builders import DAY, HOUR, Kid, missing_ended, missing_started, place, plan_started
 

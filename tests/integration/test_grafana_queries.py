@@ -21,7 +21,7 @@ from clickhouse_connect.driver.client import Client
 
 from grafana.macros import Selection, TimeRange, expand, variables_in
 from models.events import Agency
-from sgi.settings import ClickHouseSettings
+from settings import ClickHouseSettings
 from sinks.clickhouse import connect
 from tests.integration.filled_store import FillResult, fill_store
 

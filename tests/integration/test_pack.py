@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 from clickhouse_connect.driver.client import Client
 
+from settings import ClickHouseSettings
 from sgi import pack
-from sgi.settings import ClickHouseSettings
 from sinks.clickhouse import connect
 from sinks.migrate import migrate
 from tests.integration.filled_store import FillResult, fill_store
