@@ -140,7 +140,7 @@ def _run(args: argparse.Namespace) -> int:
         sink = stack.enter_context(background(["sink", "--quiet"], env, work / "sink.log", "sink"))
 
         from sgi.publish import publish_messages
-        from sgi.simulate import simulate
+        from simulator import simulate
 
         start = (datetime.now(UTC) - timedelta(days=args.days)).replace(hour=0, minute=0, second=0, microsecond=0)
         print(f"demo: simulating {args.days} days of the city from {start:%Y-%m-%d} (seed {args.seed}) ...")

@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from models.derived import DeadLetter, PlaceLink, Record
-from sgi.simulate import CityConfig, simulate
+from simulator import CityConfig, simulate
 from sinks.clickhouse import BatchWriter
 from sinks.migrate import migrate
 from sinks.rows import MODEL_BY_KIND, rows_for

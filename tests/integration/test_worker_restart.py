@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from sgi.publish import publish_messages
-from sgi.simulate import CityConfig, simulate
+from simulator import CityConfig, simulate
 from streams.kafka_admin import group_lag
 from streams.topics import ALERTS, INBOUND, WORKER_TOPICS
 from tests.integration.support import compare_alerts, log_tail, read_topics, running, wait_for_quiet, worker_env
