@@ -18,10 +18,14 @@ from pathlib import Path
 import pytest
 from clickhouse_connect.driver.client import Client
 
+from report import PackError, build_pack
+from report.labels import KEY_CHARS, text
+from report.render import places_html
 from settings import ClickHouseSettings
 from sgi import pack
 from sinks.clickhouse import connect
 from sinks.migrate import migrate
+from streams.core.config import load_rules
 from tests.integration.filled_store import FillResult, fill_store
 
 pytestmark = pytest.mark.integration
@@ -59,7 +63,7 @@ def filled(client: Client) -> FillResult:
 
 @pytest.fixture(scope="module")
 def pack_path(client: Client, filled: FillResult, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return pack.build_pack(client, DATABASE, tmp_path_factory.mktemp("pack"), filled.until, 28)
+    return build_pack(client, DATABASE, tmp_path_factory.mktemp("pack"), filled.until, 28)
 
 
 @pytest.fixture(scope="module")
@@ -122,7 +126,7 @@ def chart_segments(page: str) -> dict[str, str]:
 
 
 def test_pack_is_one_file_named_by_date(pack_path: Path, filled: FillResult) -> None:
-    assert pack_path.name == f"cmog-pack-{filled.until.astimezone(pack.LONDON).date().isoformat()}.html"
+    assert pack_path.name == f"cmog-pack-{filled.until.astimezone(load_rules().zone).date().isoformat()}.html"
     assert [p.name for p in pack_path.parent.iterdir()] == [pack_path.name]
 
 
@@ -154,9 +158,9 @@ def test_pack_sections_have_content(pack_html: str, client: Client, filled: Fill
     assert rows, "the meeting list has no rows"
     shown_keys = {key for row in rows for key in re.findall(r'<td class="key">([0-9a-f]+)</td>', row)}
     assert len(shown_keys) == len(rows)
-    assert all(len(key) == pack.KEY_CHARS for key in shown_keys)
+    assert all(len(key) == KEY_CHARS for key in shown_keys)
     open_children = {
-        row[0][: pack.KEY_CHARS]
+        row[0][: KEY_CHARS]
         for row in client.query(
             f"SELECT DISTINCT subject FROM {DATABASE}.alerts FINAL WHERE subject_kind = 'child' AND status = 'open'"
         ).result_rows
@@ -170,23 +174,23 @@ def test_pack_sections_have_content(pack_html: str, client: Client, filled: Fill
 
 
 def test_values_are_escaped() -> None:
-    assert pack.text("<b>&") == "&lt;b&gt;&amp;"
-    assert "<script>" not in pack.places_html([
+    assert text("<b>&") == "&lt;b&gt;&amp;"
+    assert "<script>" not in places_html([
         {"category": "<script>", "name": "<script>alert(1)</script>", "ward": "a&b", "sector": None, "children": 2,
          "children_at_cse_risk": 0, "events": 3, "open_alerts": 0}
     ])
 
 
 def test_empty_store_gives_a_clear_error(client: Client, tmp_path: Path) -> None:
-    with pytest.raises(pack.PackError, match="sgi db migrate"):
-        pack.build_pack(client, "no_such_database", tmp_path, datetime.now(UTC), 28)
+    with pytest.raises(PackError, match="sgi db migrate"):
+        build_pack(client, "no_such_database", tmp_path, datetime.now(UTC), 28)
     client.command("CREATE DATABASE IF NOT EXISTS pack_empty")
     try:
-        with pytest.raises(pack.PackError, match="has no table .*make demo"):
-            pack.build_pack(client, "pack_empty", tmp_path, datetime.now(UTC), 28)
+        with pytest.raises(PackError, match="has no table .*make demo"):
+            build_pack(client, "pack_empty", tmp_path, datetime.now(UTC), 28)
         migrate(client, "pack_empty")
-        with pytest.raises(pack.PackError, match="store is empty.*make demo"):
-            pack.build_pack(client, "pack_empty", tmp_path, datetime.now(UTC), 28)
+        with pytest.raises(PackError, match="store is empty.*make demo"):
+            build_pack(client, "pack_empty", tmp_path, datetime.now(UTC), 28)
     finally:
         client.command("DROP DATABASE IF EXISTS pack_empty SYNC")
     assert not list(tmp_path.iterdir())
