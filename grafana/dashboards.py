@@ -14,6 +14,7 @@ from grafana_foundation_sdk.builders import common as common_sdk
 from grafana_foundation_sdk.builders import dashboard as sdk
 from grafana_foundation_sdk.models import common
 from grafana_foundation_sdk.models import dashboard as model
+from grafana_foundation_sdk.models import piechart as piechart_model
 
 from grafana.panels import (
     BOARD_TAG,
@@ -45,6 +46,7 @@ from report.measures import BOARD_PERIOD
 from streams.core.config import RulesConfig
 
 REFRESH = "5m"
+NAME_AND_VALUE = [piechart_model.PieChartLabels.NAME, piechart_model.PieChartLabels.VALUE]
 GREEN, ORANGE, RED, BLUE = "green", "orange", "red", "blue"
 
 
@@ -197,7 +199,7 @@ def cmog_overview(rules: RulesConfig) -> sdk.Dashboard:
                 ORDER BY category
                 """))
             .reduce_options(common_sdk.ReduceDataOptions().values(True).calcs(["lastNotNull"]))
-            .display_labels(["name", "value"]).height(10).span(6)
+            .display_labels(NAME_AND_VALUE).height(10).span(6)
         )
         .with_panel(
             piechart.Panel().id(9).title("Children by CSE risk")
@@ -212,7 +214,7 @@ def cmog_overview(rules: RulesConfig) -> sdk.Dashboard:
                 ORDER BY level
                 """))
             .reduce_options(common_sdk.ReduceDataOptions().values(True).calcs(["lastNotNull"]))
-            .display_labels(["name", "value"]).height(10).span(6)
+            .display_labels(NAME_AND_VALUE).height(10).span(6)
         )
         .with_row(sdk.Row("Trends").id(102))
         .with_panel(_series(
@@ -532,7 +534,8 @@ def hotspots(rules: RulesConfig) -> sdk.Dashboard:
                          "risk (medium/high) when linked.")
             .datasource(datasource())
             .with_target(SQL(dedent_sql(map_query)))
-            .view(geomap.MapViewConfig().id("fit").lat(52.41).lon(-1.51).zoom(12))
+            # The SDK types lat/lon as int; Grafana reads any number, and a city needs the decimals.
+            .view(geomap.MapViewConfig().id("fit").lat(52.41).lon(-1.51).zoom(12))  # type: ignore[arg-type]
             .layers([markers])
             .thresholds(thresholds((None, GREEN), (1, ORANGE), (2, RED)))
             .height(14).span(14)

@@ -47,12 +47,13 @@ def sql_strings(values: Iterable[str]) -> str:
 def episodes_by_reference(row_filter: str = "1") -> str:
     """A subquery: one row per missing episode (episode_ref) of the `episodes` rows that pass `row_filter`.
 
-    child_key is the key written last (after a merge, the surviving key); started_at and ended_at the first
-    start and first return; interview_done_at the first interview completed or declined."""
+    latest_child_key is the key written last (after a merge, the surviving key; named apart from child_key so
+    that `row_filter` still reads the rows' own key); started_at and ended_at the first start and first return;
+    interview_done_at the first interview completed or declined."""
     return f"""(
         SELECT
             episode_ref,
-            argMax(child_key, changed_at) AS child_key,
+            argMax(child_key, changed_at) AS latest_child_key,
             min(started_at) AS started_at,
             min(ended_at) AS ended_at,
             minIf(interview_at, interview IN {INTERVIEW_DONE}) AS interview_done_at
@@ -81,7 +82,7 @@ def return_due(period: Period, rhi_seconds: int) -> str:
 def missing_episodes(period: Period, row_filter: str = "1") -> str:
     """Missing episodes this period: episodes (by reference) that started in the period, and their children."""
     return f"""
-        SELECT count() AS episodes, uniqExact(child_key) AS children
+        SELECT count() AS episodes, uniqExact(latest_child_key) AS children
         FROM {episodes_by_reference(row_filter)}
         WHERE started_at >= {period.start} AND started_at < {period.end}"""
 
@@ -120,7 +121,7 @@ def return_interviews_by_week(period: Period, rhi_seconds: int, time_zone: str) 
 def children_missing(as_of: str, row_filter: str = "1") -> str:
     """Children missing at `as_of`: children with an episode started by then and not yet returned."""
     return f"""
-        SELECT uniqExact(child_key) AS children
+        SELECT uniqExact(latest_child_key) AS children
         FROM {episodes_by_reference(row_filter)}
         WHERE started_at <= {as_of} AND (ended_at IS NULL OR ended_at > {as_of})"""
 

@@ -136,7 +136,7 @@ def pack_queries(config: RulesConfig) -> dict[str, str]:
 def check_store(client: Client, database: str) -> None:
     """Raise PackError unless `database` holds the tables the pack reads and some children."""
     exists = client.command("SELECT count() FROM system.databases WHERE name = {name:String}", {"name": database})
-    if not int(exists):
+    if not int(str(exists)):
         raise PackError(f"database {database!r} does not exist: {SET_UP_HINT}")
     found = client.query(
         "SELECT name FROM system.tables WHERE database = {database:String}", parameters={"database": database}
@@ -145,7 +145,7 @@ def check_store(client: Client, database: str) -> None:
     if missing:
         raise PackError(f"database {database!r} has no table {', '.join(missing)}: {SET_UP_HINT}")
     children = client.command(f"SELECT count() FROM {database}.child_state")
-    if not int(children):
+    if not int(str(children)):
         raise PackError(f"the store is empty (no children in {database}.child_state): {SET_UP_HINT}")
 
 
