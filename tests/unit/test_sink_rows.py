@@ -24,7 +24,18 @@ from sinks.migrate import (
     render,
     split_statements,
 )
-from sinks.rows import COLUMNS, KIND_BY_TOPIC, age_in_years, as_tuple, decode, kind_of, rows_for
+from sinks.rows import (
+    COLUMNS,
+    KIND_BY_TOPIC,
+    TABLE_BY_MODEL,
+    age_in_years,
+    as_tuple,
+    decode,
+    kind_of,
+    rows_for,
+    rows_of,
+    table_of,
+)
 from streams.core.config import load_rules
 from streams.topics import ALERTS, CHILD_STATES, DEADLETTER, EPISODES, EVENTS, PLACE_LINKS
 
@@ -343,3 +354,13 @@ def test_flush_retries_with_backoff_then_gives_up_keeping_the_rows() -> None:
     assert writer.pending == 1  # never lost: the next flush tries again
     client.failures = 0
     assert writer.flush() == 1 and writer.pending == 0
+
+
+def test_the_table_of_a_record_follows_from_its_type() -> None:
+    """sinks.rows is the one home of record type -> table (the sink, the test store and the benchmark use it)."""
+    for table, record in RECORDS.items():
+        assert table_of(record) == table
+        assert rows_of(record) == rows_for(TOPIC_OF[table], record)
+    assert set(TABLE_BY_MODEL.values()) == set(COLUMNS)
+    with pytest.raises(KeyError, match="no table for a Place"):
+        table_of(PLACE)
