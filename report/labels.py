@@ -36,10 +36,11 @@ HOW_TO_READ = (
     "Figures are as of {as_of} over the {days} days before it. <em>Missing now</em> and open alerts are as of "
     "that moment; CSE level, CP plans and looked-after status are the latest child records. A return "
     "interview counts as on time when it was completed or declined within {rhi_hours} hours of the return; "
-    "returns whose deadline has not yet passed are left out. The meeting list is ordered by the number of "
+    "returns whose deadline has not yet passed are left out. Each missing episode counts once, whatever "
+    "identifiers it was reported under. The meeting list is ordered by the number of "
     "open alerts, then high CSE risk, then missing now. Places count distinct children linked to the "
-    "premises (last seen, found, or named at a return interview) in the period; family homes are left out "
-    "and residential addresses never carry a name."
+    "premises (last seen, found, or named at a return interview) in the period; family and foster homes are "
+    "left out, as the hotspot rules leave them, and residential addresses never carry a name."
 )
 
 
