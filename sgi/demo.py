@@ -114,6 +114,11 @@ def _run(args: argparse.Namespace) -> int:
         env["SGI_PSEUDONYMISATION_KEY"] = DEMO_KEY
         os.environ["SGI_PSEUDONYMISATION_KEY"] = DEMO_KEY
         print("demo: SGI_PSEUDONYMISATION_KEY not set; using a throw-away demo key (never for real data)")
+    try:
+        config = load_rules(WorkerSettings().rules)
+    except (OSError, ValueError) as error:
+        print(f"error: cannot load the rules config: {error}", file=sys.stderr)
+        return 2
     work = PROJECT_ROOT / "var" / "demo"
     ch = ClickHouseSettings()
     if not args.keep_store:
@@ -146,11 +151,12 @@ def _run(args: argparse.Namespace) -> int:
         sink = stack.enter_context(background(["sink", "--quiet"], env, work / "sink.log", "sink"))
 
         from sgi.publish import publish_messages
-        from simulator import simulate
+        from simulator import CityConfig, simulate
 
         start = (datetime.now(UTC) - timedelta(days=args.days)).replace(hour=0, minute=0, second=0, microsecond=0)
         print(f"demo: simulating {args.days} days of the city from {start:%Y-%m-%d} (seed {args.seed}) ...")
-        lines = list(simulate(days=args.days, seed=args.seed, start=start, malformed_share=0.02))
+        lines = list(simulate(days=args.days, seed=args.seed, start=start, malformed_share=0.02,
+                              config=CityConfig(zone=config.zone)))
         published = publish_messages(lines, broker.bootstrap, INBOUND, total=len(lines))
         print(f"demo: published {published} partner messages; waiting for the pipeline to catch up ...")
         try:
@@ -165,7 +171,6 @@ def _run(args: argparse.Namespace) -> int:
 
     client = connect(ch)
     try:
-        config = load_rules(WorkerSettings().rules)
         print_summary(client, config)
         from report import build_pack
 

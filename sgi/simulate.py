@@ -73,7 +73,6 @@ def _run(args: argparse.Namespace) -> int:
         lines = _paced(messages, args.speedup, start.astimezone(UTC))
     try:
         if args.publish:
-            from settings import KafkaSettings
             from sgi.publish import publish_messages
 
             bootstrap = args.bootstrap or KafkaSettings().bootstrap
