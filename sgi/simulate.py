@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from datetime import time as clock_time
 from pathlib import Path
 
-from settings import WorkerSettings
+from settings import KafkaSettings, WorkerSettings
 from simulator import CityConfig, SimMessage, generate, simulate, summary
 from streams.core.config import load_rules
 
