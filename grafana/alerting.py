@@ -15,6 +15,7 @@ environment variables in labels); annotations are templates Grafana renders per 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -98,7 +99,7 @@ def _rule(uid: str, title: str, group: str, sql: str, window: timedelta, thresho
     )
 
 
-def _sql_list(values: list[str]) -> str:
+def _sql_list(values: Sequence[str]) -> str:
     return ", ".join("'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'" for value in values)
 
 

@@ -3,7 +3,8 @@ the rules config so every number a panel shares with a stream rule (the 72 h int
 repeat-plan count, the lateness bound, the hotspot window) is the rule's own.
 
 Tables are read as the schema asks: ReplacingMergeTree tables with FINAL, the `places` rollup by
-re-aggregating its sets, and alerts with status 'withdrawn' never shown.
+re-aggregating its sets, and alerts with status 'withdrawn' never shown. Every figure the meeting pack
+shows too is one of report/measures.py's fragments, as of the end of the board's time range.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from grafana_foundation_sdk.builders import common as common_sdk
 from grafana_foundation_sdk.builders import dashboard as sdk
 from grafana_foundation_sdk.models import common
 from grafana_foundation_sdk.models import dashboard as model
+from grafana_foundation_sdk.models import piechart as piechart_model
 
 from grafana.panels import (
     BOARD_TAG,
@@ -39,9 +41,12 @@ from grafana.panels import (
     timeline_link,
     ward_variable,
 )
+from report import measures
+from report.measures import BOARD_PERIOD
 from streams.core.config import RulesConfig
 
 REFRESH = "5m"
+NAME_AND_VALUE = [piechart_model.PieChartLabels.NAME, piechart_model.PieChartLabels.VALUE]
 GREEN, ORANGE, RED, BLUE = "green", "orange", "red", "blue"
 
 
@@ -135,66 +140,49 @@ def cmog_overview(rules: RulesConfig) -> sdk.Dashboard:
         .with_variable(ward_variable())
         .with_variable(agency_variable())
         .with_row(sdk.Row("Now and this period").id(100))
-        .with_panel(_stat(1, "Children missing now", "Children with a missing episode still open.", f"""
-            SELECT count() AS children_missing_now
-            FROM child_state FINAL
-            WHERE missing_now AND NOT retired
-              AND {child_filters}
+        .with_panel(_stat(1, "Children missing now", "Children with a missing episode still open at the end of "
+                          "the period (now, unless the range ends earlier).", f"""
+            SELECT children AS children_missing_now
+            FROM ({measures.children_missing(BOARD_PERIOD.end, episode_filters)})
             """).thresholds(thresholds((None, GREEN), (1, ORANGE), (5, RED))))
-        .with_panel(_stat(2, "Missing episodes this period", "Missing episodes that started in the period.", f"""
-            SELECT count() AS missing_episodes
-            FROM episodes FINAL
-            WHERE $__timeFilter(started_at)
-              AND {episode_filters}
+        .with_panel(_stat(2, "Missing episodes this period", "Missing episodes that started in the period, each "
+                          "once by its reference (whatever identifiers it was reported under).", f"""
+            SELECT episodes AS missing_episodes
+            FROM ({measures.missing_episodes(BOARD_PERIOD, episode_filters)})
             """).thresholds(thresholds((None, BLUE))))
         .with_panel(_stat(
             3, f"Return interviews within {rhi.hours:g} h",
             f"Of the returns in the period whose {rhi.hours:g} h deadline has passed, the share with a return "
             "interview completed (or declined by the child) in time: the rhi_overdue rule's deadline.", f"""
-            SELECT round(100 * countIf(interview IN ('completed', 'declined')
-                                       AND interview_at <= ended_at + INTERVAL {rhi_seconds} SECOND)
-                         / nullIf(count(), 0), 1) AS rhi_in_time_pct
-            FROM episodes FINAL
-            WHERE ended_at IS NOT NULL
-              AND $__timeFilter(ended_at)
-              AND ended_at <= $__toTime - INTERVAL {rhi_seconds} SECOND
-              AND {episode_filters}
+            SELECT round(100 * within_deadline / nullIf(returns, 0), 1) AS rhi_in_time_pct
+            FROM ({measures.return_interviews(BOARD_PERIOD, rhi_seconds, episode_filters)})
             """, unit="percent").min(0).max(100).no_value("no returns due")
             .thresholds(thresholds((None, RED), (60, ORANGE), (90, GREEN))))
-        .with_panel(_stat(4, "Open alerts", "Alerts open now (withdrawn alerts are never counted).", f"""
-            SELECT count() AS open_alerts
-            FROM alerts FINAL
-            WHERE status = 'open'
-              AND {alert_filters}
+        .with_panel(_stat(4, "Open alerts", "Alerts open at the end of the period (withdrawn alerts are never "
+                          "counted).", f"""
+            SELECT sum(alerts) AS open_alerts
+            FROM ({measures.open_alerts_by_rule(BOARD_PERIOD.end, alert_filters)})
             """).thresholds(thresholds((None, GREEN), (1, ORANGE))))
         .with_panel(_stat(5, "High CSE risk", "Children whose latest CSE assessment is high.", f"""
-            SELECT count() AS high_cse_risk
-            FROM child_state FINAL
-            WHERE cse_level = 'high' AND NOT retired
-              AND {child_filters}
+            SELECT children AS high_cse_risk
+            FROM ({measures.high_cse_risk(child_filters)})
             """).thresholds(thresholds((None, GREEN), (1, RED))))
         .with_panel(_stat(
             6, "Repeat CP plans",
             f"Child protection plans started in the period that are a second or later plan (previous plans >= "
             f"{repeat_min}): the cp_repeat_plan rule's measure.", f"""
-            SELECT round(100 * countIf(previous_plans >= {repeat_min}) / nullIf(count(), 0), 1) AS repeat_plans_pct
-            FROM events FINAL
-            WHERE event_type = 'cp_plan.started'
-              AND $__timeFilter(occurred_at)
-              AND {keys_in_ward()}
-              AND {event_from_agency()}
+            SELECT round(100 * repeat_plans / nullIf(plans, 0), 1) AS repeat_plans_pct
+            FROM ({measures.repeat_cp_plans(BOARD_PERIOD, repeat_min, f"{keys_in_ward()} AND {event_from_agency()}")})
             """, unit="percent").min(0).max(100).no_value("no plans started")
             .thresholds(thresholds((None, GREEN), (20, ORANGE), (30, RED))))
         .with_row(sdk.Row("Alerts and plans").id(101))
         .with_panel(
             barchart.Panel().id(7).title("Open alerts by rule")
-            .description("Alerts open now, by rule (withdrawn alerts are never shown).")
+            .description("Alerts open at the end of the period, by rule (withdrawn alerts are never shown).")
             .datasource(datasource())
             .with_target(SQL(f"""
-                SELECT rule, count() AS open_alerts
-                FROM alerts FINAL
-                WHERE status = 'open'
-                  AND {alert_filters}
+                SELECT rule, sum(alerts) AS open_alerts
+                FROM ({measures.open_alerts_by_rule(BOARD_PERIOD.end, alert_filters)})
                 GROUP BY rule
                 ORDER BY open_alerts DESC, rule
                 """))
@@ -206,15 +194,12 @@ def cmog_overview(rules: RulesConfig) -> sdk.Dashboard:
             .description("Children on an active child protection plan, by CIN census category.")
             .datasource(datasource())
             .with_target(SQL(f"""
-                SELECT ifNull(cp_category, 'unknown') AS category, count() AS children
-                FROM child_state FINAL
-                WHERE cp_plan_active AND NOT retired
-                  AND {child_filters}
-                GROUP BY category
+                SELECT category, children
+                FROM ({measures.cp_plans_by_category(child_filters)})
                 ORDER BY category
                 """))
             .reduce_options(common_sdk.ReduceDataOptions().values(True).calcs(["lastNotNull"]))
-            .display_labels(["name", "value"]).height(10).span(6)
+            .display_labels(NAME_AND_VALUE).height(10).span(6)
         )
         .with_panel(
             piechart.Panel().id(9).title("Children by CSE risk")
@@ -229,20 +214,14 @@ def cmog_overview(rules: RulesConfig) -> sdk.Dashboard:
                 ORDER BY level
                 """))
             .reduce_options(common_sdk.ReduceDataOptions().values(True).calcs(["lastNotNull"]))
-            .display_labels(["name", "value"]).height(10).span(6)
+            .display_labels(NAME_AND_VALUE).height(10).span(6)
         )
         .with_row(sdk.Row("Trends").id(102))
         .with_panel(_series(
             10, "Trends", "Missing episodes started, alerts raised (not withdrawn) and domestic abuse incidents, "
             "per day.",
-            SQL(f"""
-                SELECT $__timeInterval(started_at) AS time, count() AS missing_episodes
-                FROM episodes FINAL
-                WHERE $__timeFilter(started_at)
-                  AND {episode_filters}
-                GROUP BY time
-                ORDER BY time
-                """, "A", series=True),
+            SQL(measures.missing_episodes_by_time(BOARD_PERIOD, "$__timeInterval(started_at)", episode_filters),
+                "A", series=True),
             SQL(f"""
                 SELECT $__timeInterval(opened_at) AS time, count() AS alerts_raised
                 FROM alerts FINAL
@@ -469,8 +448,8 @@ def child_timeline(rules: RulesConfig) -> sdk.Dashboard:
                        round(dateDiff('minute', started_at, ifNull(ended_at, now64(3, 'UTC'))) / 60, 1)
                            AS hours_missing,
                        classification, setting, police_risk, interview, interview_at,
-                       interview IN ('completed', 'declined')
-                           AND interview_at <= ended_at + INTERVAL {rhi_seconds} SECOND AS interview_in_time,
+                       {measures.interview_in_time(rhi_seconds, measures.row_interview_done_at())}
+                           AS interview_in_time,
                        arrayStringConcat(data_quality, ', ') AS data_quality_flags
                 FROM episodes FINAL
                 WHERE child_key = ${{child:singlequote}}
@@ -555,7 +534,8 @@ def hotspots(rules: RulesConfig) -> sdk.Dashboard:
                          "risk (medium/high) when linked.")
             .datasource(datasource())
             .with_target(SQL(dedent_sql(map_query)))
-            .view(geomap.MapViewConfig().id("fit").lat(52.41).lon(-1.51).zoom(12))
+            # The SDK types lat/lon as int; Grafana reads any number, and a city needs the decimals.
+            .view(geomap.MapViewConfig().id("fit").lat(52.41).lon(-1.51).zoom(12))  # type: ignore[arg-type]
             .layers([markers])
             .thresholds(thresholds((None, GREEN), (1, ORANGE), (2, RED)))
             .height(14).span(14)

@@ -20,6 +20,7 @@ import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -213,13 +214,13 @@ def _datasources(api: GrafanaApi, url: str, bodies: list[dict[str, Any]], report
     for body in bodies:
         uid = body["uid"]
         existing = _get_or_none(f"reading data source {uid}", url,
-                                lambda uid=uid: api.datasource.get_datasource_by_uid(uid))
+                                partial(api.datasource.get_datasource_by_uid, uid))
         if existing is None:
-            _call(f"creating data source {uid}", url, lambda body=body: api.datasource.create_datasource(body))
+            _call(f"creating data source {uid}", url, partial(api.datasource.create_datasource, body))
             report.add("datasource", body["name"], "created")
         else:
             _call(f"updating data source {uid}", url,
-                  lambda uid=uid, body=body: api.datasource.update_datasource_by_uid(uid, body))
+                  partial(api.datasource.update_datasource_by_uid, uid, body))
             report.add("datasource", body["name"], "updated")
 
 
@@ -228,7 +229,7 @@ def _dashboards_to(api: GrafanaApi, url: str, boards: list[dict[str, Any]], fold
     for board in boards:
         body = {"dashboard": {**board, "id": None}, "folderUid": folder_uid, "overwrite": True,
                 "message": PUSH_MESSAGE}
-        _call(f"saving dashboard {board['uid']}", url, lambda body=body: api.dashboard.update_dashboard(body))
+        _call(f"saving dashboard {board['uid']}", url, partial(api.dashboard.update_dashboard, body))
         report.add("dashboard", board["title"], "set")
 
 
@@ -240,24 +241,24 @@ def _contact_points(api: GrafanaApi, url: str, bodies: list[dict[str, Any]], edi
         name = body["name"]
         if name not in known:
             existing = _call(f"reading contact point {name!r}", url,
-                             lambda name=name: provisioning.get_contactpoints(name))
+                             partial(provisioning.get_contactpoints, name))
             known[name] = {item.get("uid") for item in existing or []}
         label = f"{name} ({body['type']})"
         if body["uid"] in known[name]:
-            _call(f"updating contact point {label}", url, lambda body=body: provisioning.update_contactpoint(
-                body["uid"], body, disable_provenance=editable))
+            _call(f"updating contact point {label}", url, partial(
+                provisioning.update_contactpoint, body["uid"], body, disable_provenance=editable))
             report.add("contact point", label, "updated")
         else:
-            _call(f"creating contact point {label}", url, lambda body=body: provisioning.create_contactpoint(
-                body, disable_provenance=editable))
+            _call(f"creating contact point {label}", url, partial(
+                provisioning.create_contactpoint, body, disable_provenance=editable))
             report.add("contact point", label, "created")
 
 
 def _policies(api: GrafanaApi, url: str, trees: list[dict[str, Any]], editable: bool, report: PushReport) -> None:
     for tree in trees:
         _call("setting the notification policy tree", url,
-              lambda tree=tree: api.alertingprovisioning.set_notification_policy_tree(
-                  tree, disable_provenance=editable))
+              partial(api.alertingprovisioning.set_notification_policy_tree, tree,
+                      disable_provenance=editable))
         report.add("policy", f"root -> {tree.get('receiver')}", "set")
 
 
@@ -276,20 +277,21 @@ def _rules(api: GrafanaApi, url: str, groups: list[dict[str, Any]], folder_uid: 
         rules = [rule_from_file(entry, group["name"], folder_uid) for entry in group["rules"]]
         for rule in rules:
             uid = rule["uid"]
-            existing = _get_or_none(f"reading alert rule {uid}", url, lambda uid=uid: provisioning.get_alertrule(uid))
+            existing = _get_or_none(f"reading alert rule {uid}", url, partial(provisioning.get_alertrule, uid))
             if existing is None:
-                _call(f"creating alert rule {uid}", url, lambda rule=rule: provisioning.create_alertrule(
-                    rule, disable_provenance=editable))
+                _call(f"creating alert rule {uid}", url, partial(
+                    provisioning.create_alertrule, rule, disable_provenance=editable))
                 report.add("alert rule", rule["title"], "created")
             else:
-                _call(f"updating alert rule {uid}", url, lambda rule=rule: provisioning.update_alertrule(
-                    rule["uid"], rule, disable_provenance=editable))
+                _call(f"updating alert rule {uid}", url, partial(
+                    provisioning.update_alertrule, rule["uid"], rule, disable_provenance=editable))
                 report.add("alert rule", rule["title"], "updated")
         body = {"title": group["name"], "folderUid": folder_uid, "interval": _seconds(group["interval"]),
                 "rules": rules}
         # The group's title is a path segment ("CMOG chair"): quoted here, the client does not.
-        _call(f"setting rule group {group['name']!r}", url, lambda body=body: provisioning.update_rule_group(
-            folder_uid, quote(body["title"], safe=""), body, disable_provenance=editable))
+        _call(f"setting rule group {group['name']!r}", url, partial(
+            provisioning.update_rule_group, folder_uid, quote(body["title"], safe=""), body,
+            disable_provenance=editable))
         report.add("rule group", f"{group['name']} every {group['interval']}", "set")
 
 

@@ -7,7 +7,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict
@@ -174,7 +173,3 @@ class PlaceLink(Record):
     role: Literal["last_seen", "found", "named"]
     occurred_at: AwareDatetime
     child_cse_level: CseLevel = CseLevel.none
-
-
-def utc_iso(moment: datetime) -> str:
-    return moment.isoformat()

@@ -193,15 +193,20 @@ class CpCategory(StrEnum):
 UPN_LETTERS = "ABCDEFGHJKLMNPQRTUVWXYZ"  # DfE check-letter table: 23 letters, no I, O, S
 
 
-def nhs_number_ok(digits: str) -> bool:
-    """Modulus 11: weights 10..2 on the first nine digits; 11 -> 0, 10 -> never valid."""
-    if len(digits) != 10 or not digits.isdigit():
-        return False
-    total = sum(int(d) * w for d, w in zip(digits[:9], range(10, 1, -1), strict=True))
+def nhs_check_digit(first_nine: str) -> int | None:
+    """Modulus 11: weights 10..2 on the first nine digits; 11 -> 0; 10 -> None (no valid number)."""
+    total = sum(int(d) * w for d, w in zip(first_nine, range(10, 1, -1), strict=True))
     check = 11 - total % 11
     if check == 11:
-        check = 0
-    return check != 10 and check == int(digits[9])
+        return 0
+    return None if check == 10 else check
+
+
+def nhs_number_ok(digits: str) -> bool:
+    """Ten digits whose last is the check digit of the first nine."""
+    if len(digits) != 10 or not digits.isdigit():
+        return False
+    return nhs_check_digit(digits[:9]) == int(digits[9])
 
 
 def upn_check_letter(body: str) -> str:

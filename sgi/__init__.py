@@ -1,1 +1,1 @@
-"""sgi: the command line and the glue (settings, local Kafka, simulator, meeting pack)."""
+"""sgi: the command line. Thin commands over the packages below it (one module per command group)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 
 from pydantic import TypeAdapter
@@ -36,11 +37,11 @@ def write_schemas(out: Path) -> list[Path]:
     return written
 
 
-def validate_lines(lines: list[bytes] | object) -> tuple[list[dict[str, object]], bool]:
+def validate_lines(lines: Iterable[bytes]) -> tuple[list[dict[str, object]], bool]:
     """One result object per input line, and whether every line was valid."""
     results: list[dict[str, object]] = []
     all_valid = True
-    for number, raw in enumerate(lines, start=1):  # type: ignore[call-overload]
+    for number, raw in enumerate(lines, start=1):
         event, errors = parse_event(raw)
         peek = _peek(raw)
         results.append(

@@ -21,10 +21,10 @@ from uuid import UUID
 from clickhouse_connect.driver.exceptions import Error as ClickHouseClientError
 from pydantic import ValidationError
 
-from sgi.settings import ClickHouseSettings
+from settings import ClickHouseSettings, ReaderSettings, RetentionSettings, WorkerSettings
 from sinks.clickhouse import connect
-from sinks.config import ReaderSettings, RetentionSettings
 from sinks.migrate import MigrationError, apply_readonly_role, discover, migrate
+from streams.core.config import load_rules
 
 FORMATS = ("table", "json", "csv")
 DEFAULT_MAX_WIDTH = 40
@@ -169,8 +169,9 @@ def _migrate(args: argparse.Namespace) -> int:
         print(f"error: cannot open the store: {error_text(error)}", file=sys.stderr)
         return 2
     try:
-        applied = migrate(client, settings.database, RetentionSettings())
-    except (MigrationError, ClickHouseClientError) as error:
+        applied = migrate(client, settings.database, RetentionSettings(),
+                          time_zone=load_rules(WorkerSettings().rules).timezone)
+    except (MigrationError, ClickHouseClientError, OSError, ValueError) as error:
         print(f"error: {error_text(error)}", file=sys.stderr)
         return 1
     finally:

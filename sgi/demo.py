@@ -21,11 +21,14 @@ from pathlib import Path
 from kafka.errors import KafkaError
 from tqdm import tqdm
 
+from report.measures import premises_ranked
+from settings import PROJECT_ROOT, ClickHouseSettings, KafkaSettings, WorkerSettings
 from sgi.kafka_local import KafkaLaunchError, LocalKafka, fetch_jars, free_port
 from sgi.processes import background
-from sgi.settings import PROJECT_ROOT, ClickHouseSettings, KafkaSettings
 from sinks.kafka_sink import SINK_TOPICS
-from streams.topics import INBOUND, WORKER_TOPICS, ensure_topics, group_lag
+from streams.core.config import RulesConfig, load_rules
+from streams.kafka_admin import ensure_topics, group_lag
+from streams.topics import INBOUND, WORKER_TOPICS
 
 STALL_SECONDS = 180  # no change in what is read or left for this long: something has stopped
 DEMO_KEY = "demo-only-key-never-use-for-real-data"
@@ -39,12 +42,16 @@ OPEN_BY_RULE = (
     "SELECT rule, count() AS open_alerts FROM alerts FINAL WHERE status = 'open' "
     "GROUP BY rule ORDER BY open_alerts DESC"
 )
-TOP_PLACES = """
+
+
+def top_places(config: RulesConfig) -> str:
+    """The five premises most children were linked to, of the categories the place rules judge."""
+    return f"""
 SELECT any(premises_category) AS category, any(premises_name) AS name, any(ward_name) AS ward,
        length(groupUniqArrayArray(children)) AS children
 FROM places FINAL
 WHERE place_kind = 'premises'
-  AND premises_category NOT IN ('home', 'foster_home', 'childrens_home', 'supported_accommodation')
+  AND {premises_ranked(config.place_exclude_categories)}
 GROUP BY place_key ORDER BY children DESC, name LIMIT 5
 """
 
@@ -82,7 +89,7 @@ def wait_until_caught_up(bootstrap: str, published: int, app_id: str, procs: dic
             time.sleep(2)
 
 
-def print_summary(client: object, out_dir: Path) -> None:
+def print_summary(client: object, config: RulesConfig) -> None:
     from sgi.db import run_sql
 
     print("\n== Summary (read from ClickHouse) ==")
@@ -91,8 +98,8 @@ def print_summary(client: object, out_dir: Path) -> None:
         print(f"{label:<34} {value}")
     print("\nOpen alerts by rule:")
     run_sql(client, OPEN_BY_RULE)
-    print("\nTop non-residential places (distinct children, whole period):")
-    run_sql(client, TOP_PLACES)
+    print("\nTop places (distinct children, whole period; homes left out as the place rules leave them):")
+    run_sql(client, top_places(config))
     print(f"\nExplore further: .venv/bin/sgi sql \"SELECT ...\"   (data in {ClickHouseSettings().path})")
 
 
@@ -107,6 +114,11 @@ def _run(args: argparse.Namespace) -> int:
         env["SGI_PSEUDONYMISATION_KEY"] = DEMO_KEY
         os.environ["SGI_PSEUDONYMISATION_KEY"] = DEMO_KEY
         print("demo: SGI_PSEUDONYMISATION_KEY not set; using a throw-away demo key (never for real data)")
+    try:
+        config = load_rules(WorkerSettings().rules)
+    except (OSError, ValueError) as error:
+        print(f"error: cannot load the rules config: {error}", file=sys.stderr)
+        return 2
     work = PROJECT_ROOT / "var" / "demo"
     ch = ClickHouseSettings()
     if not args.keep_store:
@@ -139,11 +151,12 @@ def _run(args: argparse.Namespace) -> int:
         sink = stack.enter_context(background(["sink", "--quiet"], env, work / "sink.log", "sink"))
 
         from sgi.publish import publish_messages
-        from sgi.simulate import simulate
+        from simulator import CityConfig, simulate
 
         start = (datetime.now(UTC) - timedelta(days=args.days)).replace(hour=0, minute=0, second=0, microsecond=0)
         print(f"demo: simulating {args.days} days of the city from {start:%Y-%m-%d} (seed {args.seed}) ...")
-        lines = list(simulate(days=args.days, seed=args.seed, start=start, malformed_share=0.02))
+        lines = list(simulate(days=args.days, seed=args.seed, start=start, malformed_share=0.02,
+                              config=CityConfig(zone=config.zone)))
         published = publish_messages(lines, broker.bootstrap, INBOUND, total=len(lines))
         print(f"demo: published {published} partner messages; waiting for the pipeline to catch up ...")
         try:
@@ -158,10 +171,10 @@ def _run(args: argparse.Namespace) -> int:
 
     client = connect(ch)
     try:
-        print_summary(client, Path(args.pack_dir))
-        from sgi.pack import build_pack
+        print_summary(client, config)
+        from report import build_pack
 
-        pack = build_pack(client, ch.database, Path(args.pack_dir), as_of=datetime.now(UTC), days=28)
+        pack = build_pack(client, ch.database, Path(args.pack_dir), as_of=datetime.now(UTC), days=28, config=config)
         print(f"\nMeeting pack (OFFICIAL-SENSITIVE): {pack}")
     finally:
         client.close()

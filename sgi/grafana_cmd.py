@@ -11,22 +11,13 @@ import os
 import sys
 from pathlib import Path
 
-from pydantic import SecretStr, ValidationError
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import ValidationError
 
 from grafana.build import build
 from grafana.push import DEFAULT_TIMEOUT, PushError, push
-from sgi.settings import PROJECT_ROOT
+from settings import PROJECT_ROOT, GrafanaSettings
 
 DEFAULT_DIR = PROJECT_ROOT / "grafana" / "provisioning"
-
-
-class GrafanaSettings(BaseSettings):
-    """The Grafana to push to. The token is a service account token (Admin role)."""
-
-    model_config = SettingsConfigDict(env_prefix="SGI_GRAFANA_", frozen=True)
-
-    token: SecretStr = SecretStr("")
 
 
 def run_build(args: argparse.Namespace) -> int:

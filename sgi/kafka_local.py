@@ -23,7 +23,7 @@ from pathlib import Path
 
 from kafka.admin import KafkaAdminClient
 
-from sgi.settings import PROJECT_ROOT, KafkaSettings
+from settings import PROJECT_ROOT, KafkaSettings
 
 MAX_MESSAGE_BYTES = 8 * 1024 * 1024
 POM = PROJECT_ROOT / "infra" / "kafka" / "pom.xml"
@@ -183,7 +183,7 @@ class LocalKafka:
         if java is None:
             raise KafkaLaunchError("java not found on PATH; install a JDK 17+ to run the local broker.")
         lib = fetch_jars(self.home)
-        for port in (self.port, self.controller_port):
+        for port in (self.port, self.controller_port or self.port + 1):
             if not self._port_free(port):
                 raise KafkaLaunchError(
                     f"Port {self.host}:{port} is already in use; stop whatever listens there "

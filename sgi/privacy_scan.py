@@ -180,7 +180,7 @@ def inbound_finder(paths: Iterable[Path]) -> Finder:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from sgi.settings import ClickHouseSettings, KafkaSettings
+    from settings import ClickHouseSettings, KafkaSettings
     from streams.topics import DEADLETTER, INBOUND
 
     finder = inbound_finder(Path(p) for p in args.inbound)

@@ -17,7 +17,7 @@ from typing import BinaryIO
 
 from tqdm import tqdm
 
-from sgi.settings import KafkaSettings
+from settings import KafkaSettings
 from streams.topics import INBOUND
 
 
@@ -25,7 +25,7 @@ def message_key(raw: bytes) -> bytes | None:
     """SHA-256 of the first identifier's "scheme:value" (identity.linked: the first linked one)."""
     try:
         doc = json.loads(raw)
-        identifiers = (doc.get("child") or {}).get("identifiers") or (doc.get("payload") or {}).get("identifiers")
+        identifiers = (doc.get("child") or {}).get("identifiers") or (doc.get("payload") or {}).get("identifiers") or []
         first = identifiers[0]
         text = f"{first['scheme']}:{str(first['value']).replace(' ', '').strip().upper()}"
     except (ValueError, TypeError, KeyError, IndexError, AttributeError):

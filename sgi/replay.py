@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from models.derived import Alert, DeadLetter
-from sgi.settings import MISSING_KEY, WorkerSettings, load_secret
+from settings import MISSING_KEY, WorkerSettings, load_secret
 from streams.core.clock import advance_watermark, iso
 from streams.core.config import RulesConfig, load_rules
 from streams.core.engine import Engine

@@ -7,8 +7,9 @@ import signal
 import sys
 import threading
 
-from sgi.settings import ClickHouseSettings, KafkaSettings
+from settings import ClickHouseSettings, KafkaSettings, WorkerSettings
 from sinks.kafka_sink import SinkProgress, run_sink
+from streams.core.config import load_rules
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -16,6 +17,11 @@ def _run(args: argparse.Namespace) -> int:
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
     ch = ClickHouseSettings()
+    try:
+        zone = load_rules(WorkerSettings().rules).zone
+    except (OSError, ValueError) as error:
+        print(f"error: cannot load the rules config: {error}", file=sys.stderr)
+        return 2
     where = ch.path if ch.mode == "chdb" else f"{ch.host}:{ch.port}"
 
     def report(progress: SinkProgress) -> None:
@@ -26,7 +32,7 @@ def _run(args: argparse.Namespace) -> int:
     print(f"sink: {KafkaSettings().bootstrap} -> ClickHouse ({ch.mode}: {where}, database {ch.database})",
           file=sys.stderr)
     totals = run_sink(KafkaSettings(), ch, stop, batch_size=args.batch_size, max_wait=args.max_wait,
-                      on_progress=report)
+                      on_progress=report, zone=zone)
     print(f"\nsink stopped: {totals.messages} messages, {totals.rows} rows, {totals.committed} committed",
           file=sys.stderr)
     return 0

@@ -7,8 +7,8 @@ import logging
 import sys
 from datetime import timedelta
 
-from sgi.settings import MISSING_KEY, KafkaSettings, WorkerSettings, load_secret, selected_stages
-from streams.topics import ensure_changelogs, ensure_topics
+from settings import MISSING_KEY, KafkaSettings, WorkerSettings, load_secret, selected_stages
+from streams.kafka_admin import ensure_changelogs, ensure_topics
 
 
 def build_worker_app(kafka: KafkaSettings, worker: WorkerSettings, secret: bytes):  # type: ignore[no-untyped-def]

@@ -20,7 +20,7 @@ import clickhouse_connect
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import DataError, ProgrammingError
 
-from sgi.settings import ClickHouseSettings
+from settings import ClickHouseSettings
 from sinks.migrate import check_identifier
 from sinks.rows import COLUMNS, as_tuple
 

@@ -16,14 +16,14 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 
-from sgi.settings import ClickHouseSettings, KafkaSettings
+from settings import ClickHouseSettings, KafkaSettings, RetentionSettings
 from sinks.clickhouse import BatchWriter, connect
-from sinks.config import RetentionSettings
 from sinks.migrate import migrate
-from sinks.rows import LOCAL_TZ, Row, decode, kind_of, rows_for
+from sinks.rows import Row, decode, kind_of, local_day, rows_for, shipped_zone
 from streams.topics import ALERTS, CHILD_STATES, DEADLETTER, EPISODES, EVENTS, PLACE_LINKS
 
 log = logging.getLogger(__name__)
@@ -46,7 +46,8 @@ class SinkProgress:
     retries: int = 0
 
 
-def undecodable_rows(topic: str, partition: int, offset: int, timestamp_ms: int, error: Exception) -> list[Row]:
+def undecodable_rows(topic: str, partition: int, offset: int, timestamp_ms: int, error: Exception,
+                     zone: ZoneInfo) -> list[Row]:
     """A derived message the sink cannot read is a pipeline bug: it is counted in `deadletter`
     under its own topic (error_loc 'sink.decode') rather than dropped or allowed to block the sink.
     The message text is not kept; neither are pydantic's input values."""
@@ -61,7 +62,7 @@ def undecodable_rows(topic: str, partition: int, offset: int, timestamp_ms: int,
     hour = received.replace(minute=0, second=0, microsecond=0)
     return [
         {
-            "day": received.astimezone(LOCAL_TZ).date(),
+            "day": local_day(received, zone),
             "hour": hour,
             "received_at": received,
             "agency": None,
@@ -92,17 +93,20 @@ def run_sink(
     retention: RetentionSettings | None = None,
     create_schema: bool = True,
     after_flush: Callable[[], None] | None = None,
+    zone: ZoneInfo | None = None,
 ) -> SinkProgress:
     """Consume `topics` into ClickHouse until `stop` is set, then flush, commit and return the totals.
 
     topics: topic names known to sinks.rows.KIND_BY_TOPIC, or a mapping topic -> kind (table name)
     for topics named otherwise (tests). `after_flush` runs after each successful flush and before
-    its commit: a test hook to simulate a crash in between. Raises if a flush still fails after the
+    its commit: a test hook to simulate a crash in between. `zone`: the rules config's time zone, for
+    local days and ages (None: the shipped config's). Raises if a flush still fails after the
     writer's retries; offsets of unwritten rows are then not committed.
     """
     from kafka import KafkaConsumer
     from kafka.errors import CommitFailedError
 
+    zone = zone or shipped_zone()
     kind_by_topic = dict(topics) if isinstance(topics, Mapping) else {topic: kind_of(topic) for topic in topics}
     for kind in kind_by_topic.values():
         kind_of(kind)  # fail fast on an unknown kind
@@ -111,7 +115,7 @@ def run_sink(
     progress = SinkProgress()
     try:
         if create_schema:
-            migrate(client, ch.database, retention)
+            migrate(client, ch.database, retention, time_zone=zone.key)
         writer = BatchWriter(client, database=ch.database, batch_size=batch_size, max_wait=max_wait)
         consumer = KafkaConsumer(
             *kind_by_topic,
@@ -156,13 +160,13 @@ def run_sink(
                         progress.tombstones += 1
                         continue
                     try:
-                        table, rows = rows_for(kind, decode(kind, record.value))
+                        table, rows = rows_for(kind, decode(kind, record.value), zone)
                     except (ValidationError, ValueError, UnicodeDecodeError) as error:
                         log.error("undecodable message on %s[%d]@%d: %s", record.topic, record.partition,
                                   record.offset, type(error).__name__)
                         table = "deadletter"
                         rows = undecodable_rows(record.topic, record.partition, record.offset,
-                                                record.timestamp, error)
+                                                record.timestamp, error, zone)
                         progress.undecodable += 1
                     writer.add_rows(table, rows)
             # A whole poll is buffered before any flush, so a commit never covers an unwritten row.

@@ -3,8 +3,10 @@
 Applied versions are recorded in `<database>.schema_migrations`, so re-running is a no-op.
 A file holds one or more statements separated by `;`; every statement is idempotent
 (`IF NOT EXISTS`), so a migration interrupted half-way is simply applied again from the top.
-Placeholders: `{database}` and the retention periods of `RetentionSettings.placeholders()`.
-A migration must never be edited once applied: add a new one (its checksum is checked).
+Placeholders: `{database}`, the retention periods of `RetentionSettings.placeholders()` and `{time_zone}`
+(the rules config's, for local days). A migration must never be edited once applied: add a new one (its
+checksum is checked). The one exception is listed in EARLIER_CHECKSUMS: an edit that renders the very same
+SQL for the default settings, so stores migrated before it keep their tables and stay valid.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sinks.config import RetentionSettings
+from settings import RetentionSettings
+from streams.core.config import load_rules
 
 SCHEMA_DIR = Path(__file__).resolve().parent / "schema"
 READONLY_ROLE_SQL = SCHEMA_DIR / "readonly_role.sql"
@@ -23,6 +26,13 @@ MIGRATION_FILE = re.compile(r"^(\d{3})_([a-z0-9_]+)\.sql$")
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # `{name}` only: `{name:Type}` query parameters and other braces are left alone.
 PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
+# An IANA zone name as it goes into a SQL string literal ('Europe/London', 'America/Argentina/Buenos_Aires').
+TIME_ZONE = re.compile(r"^[A-Za-z][A-Za-z0-9_+\-]*(/[A-Za-z0-9_+\-]+)*$")
+# version -> checksums of earlier texts that gave the same SQL for the default settings. 004 said
+# 'Europe/London' where it now says {time_zone} (default: the shipped rules config's, Europe/London).
+EARLIER_CHECKSUMS: dict[int, frozenset[str]] = {
+    4: frozenset({"4e0be4c5901e17ba57b7749a131ecbe3bfa47cfc19d084d19607524f4ab8020a"}),
+}
 
 
 class MigrationError(RuntimeError):
@@ -152,22 +162,37 @@ def applied_versions(client: Any, database: str) -> dict[int, str]:
     return {int(version): str(checksum) for version, checksum in result.result_rows}
 
 
+def check_time_zone(time_zone: str) -> str:
+    if not TIME_ZONE.match(time_zone):
+        raise MigrationError(f"time zone {time_zone!r} is not an IANA zone name")
+    return time_zone
+
+
 def migrate(
     client: Any,
     database: str,
     retention: RetentionSettings | None = None,
     schema_dir: Path = SCHEMA_DIR,
+    time_zone: str | None = None,
 ) -> list[int]:
     """Apply every migration not yet recorded, in version order. Returns the versions applied now
-    (empty: the schema was up to date). Creates the database if it is missing."""
+    (empty: the schema was up to date). Creates the database if it is missing.
+
+    time_zone: the rules config's (RulesConfig.timezone; None: the shipped config's). Like a retention
+    period it is fixed when a table is created."""
     check_identifier(database)
-    values = {"database": database, **(retention or RetentionSettings()).placeholders()}
+    values = {
+        "database": database,
+        "time_zone": check_time_zone(time_zone or load_rules().timezone),
+        **(retention or RetentionSettings()).placeholders(),
+    }
     ensure_migrations_table(client, database)
     done = applied_versions(client, database)
     applied: list[int] = []
     for migration in discover(schema_dir):
         if migration.version in done:
-            if done[migration.version] != migration.checksum:
+            recorded = done[migration.version]
+            if recorded != migration.checksum and recorded not in EARLIER_CHECKSUMS.get(migration.version, ()):
                 raise MigrationError(
                     f"migration {migration.path.name} changed after it was applied to {database}; "
                     "add a new migration instead of editing an applied one"

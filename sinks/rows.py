@@ -1,10 +1,12 @@
 """Derived records -> ClickHouse rows. Pure: no I/O, no clock.
 
-`rows_for(topic_or_kind, record) -> (table, rows)` maps one record to the rows of one table:
+The one home of "which record type fills which table" (TABLE_BY_MODEL) and of the mapping itself.
+`rows_for(topic_or_kind, record, zone) -> (table, rows)` maps one record to the rows of one table:
 one row for every record except a dead letter, which gives one row per error (and never its
 `original` bytes, which may hold raw identifiers). Each table's insert columns are fixed by
 `COLUMNS[table]`; columns ClickHouse fills itself (events.ingested_at, lateness_seconds) are not
-among them. Datetimes are converted to UTC, enums to their values.
+among them. Datetimes are converted to UTC, enums to their values. Local days and ages use `zone`,
+the rules config's time zone (RulesConfig.zone), as the stream rules do.
 """
 
 from __future__ import annotations
@@ -14,16 +16,16 @@ import binascii
 from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime
 from enum import Enum
+from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from models.derived import Alert, ChildSnapshot, DeadLetter, Episode, Fact, Place, PlaceLink, Record
+from streams.core.clock import age_at
+from streams.core.config import load_rules
 from streams.topics import ALERTS, CHILD_STATES, DEADLETTER, EPISODES, EVENTS, PLACE_LINKS
 
 Row = dict[str, Any]
-
-# Days (places rollup, dead-letter counts) are local days, as the people reading the dashboards count them.
-LOCAL_TZ = ZoneInfo("Europe/London")
 # Pydantic messages name the field and the rule, not the value; the cap is a backstop.
 MAX_ERROR_TEXT = 300
 
@@ -181,6 +183,22 @@ MODEL_BY_KIND: dict[str, type[Record]] = {
     "place_links": PlaceLink,
     "deadletter": DeadLetter,
 }
+# record type -> the table it fills
+TABLE_BY_MODEL: dict[type[Record], str] = {model: kind for kind, model in MODEL_BY_KIND.items()}
+
+
+@cache
+def shipped_zone() -> ZoneInfo:
+    """The shipped rules config's time zone: the default for callers that pass none."""
+    return load_rules().zone
+
+
+def table_of(record: Record) -> str:
+    """The table a derived record fills, by its type."""
+    try:
+        return TABLE_BY_MODEL[type(record)]
+    except KeyError:
+        raise KeyError(f"no table for a {type(record).__name__}") from None
 
 
 def kind_of(topic_or_kind: str) -> str:
@@ -212,18 +230,16 @@ def _values(items: list[Any]) -> list[Any]:
     return [_v(item) for item in items]
 
 
-def age_in_years(birth_month: str | None, moment: datetime) -> int | None:
-    """Whole years at `moment`, counting the birthday as the first day of the birth month
-    (only the month is known). None without a birth month or for a moment before it."""
+def age_in_years(birth_month: str | None, moment: datetime, zone: ZoneInfo) -> int | None:
+    """The core's age (streams.core.clock.age_at) as the UInt8 column holds it: None without a birth
+    month or for a moment before it (an unborn child)."""
     if not birth_month:
         return None
     try:
-        year, month = (int(part) for part in birth_month.split("-"))
-    except ValueError:
+        age = age_at(birth_month, moment, zone)
+    except ValueError:  # not YYYY-MM: the contract refuses it, so only a hand-made record gets here
         return None
-    local = moment.astimezone(LOCAL_TZ)
-    age = local.year - year - (1 if local.month < month else 0)
-    return age if 0 <= age <= 255 else None
+    return age if age is not None and 0 <= age <= 255 else None
 
 
 def _place_values(place: Place | None) -> Row:
@@ -244,7 +260,7 @@ def _place_values(place: Place | None) -> Row:
 # --- one mapping per kind ----------------------------------------------------------------------
 
 
-def event_row(fact: Fact) -> Row:
+def event_row(fact: Fact, zone: ZoneInfo) -> Row:
     """`child_key` is child_keys[0], the Fact's topic key: the Fact carries no canonical key yet.
     If one is added to Fact, it belongs here instead."""
     return {
@@ -258,7 +274,7 @@ def event_row(fact: Fact) -> Row:
         "child_key": fact.child_keys[0] if fact.child_keys else "",
         "child_keys": list(fact.child_keys),
         "birth_month": fact.birth_month,
-        "age_at_event": age_in_years(fact.birth_month, fact.occurred_at),
+        "age_at_event": age_in_years(fact.birth_month, fact.occurred_at, zone),
         "sex": _v(fact.sex),
         "looked_after": fact.looked_after,
         "learning_disability": fact.learning_disability,
@@ -363,16 +379,17 @@ def _size_of(original: str) -> int:
         return len(original)
 
 
-def _local_day(moment: datetime) -> date:
-    return moment.astimezone(LOCAL_TZ).date()
+def local_day(moment: datetime, zone: ZoneInfo) -> date:
+    """The local day of a moment: days are counted as the people reading the dashboards count them."""
+    return moment.astimezone(zone).date()
 
 
-def deadletter_rows(letter: DeadLetter) -> list[Row]:
+def deadletter_rows(letter: DeadLetter, zone: ZoneInfo) -> list[Row]:
     """One row per error; a letter without errors still counts once, as '(unknown)'."""
     received = letter.received_at.astimezone(UTC)
     errors = letter.errors or [{"loc": "(message)", "msg": "(unknown)"}]
     common = {
-        "day": _local_day(received),
+        "day": local_day(received, zone),
         "hour": received.replace(minute=0, second=0, microsecond=0),
         "received_at": received,
         "agency": letter.agency,
@@ -395,25 +412,31 @@ def deadletter_rows(letter: DeadLetter) -> list[Row]:
     return [{column: row[column] for column in DEADLETTER_COLUMNS} for row in rows]
 
 
-# kind -> the mapping of one record of that kind to its rows
-MAPPER_BY_KIND: dict[str, Callable[[Any], list[Row]]] = {
-    "events": lambda fact: [event_row(fact)],
-    "episodes": lambda episode: [episode_row(episode)],
-    "child_state": lambda snapshot: [child_state_row(snapshot)],
-    "alerts": lambda alert: [alert_row(alert)],
-    "place_links": lambda link: [place_link_row(link)],
+# kind -> the mapping of one record of that kind (and the local time zone) to its rows
+MAPPER_BY_KIND: dict[str, Callable[[Any, ZoneInfo], list[Row]]] = {
+    "events": lambda fact, zone: [event_row(fact, zone)],
+    "episodes": lambda episode, _: [episode_row(episode)],
+    "child_state": lambda snapshot, _: [child_state_row(snapshot)],
+    "alerts": lambda alert, _: [alert_row(alert)],
+    "place_links": lambda link, _: [place_link_row(link)],
     "deadletter": deadletter_rows,
 }
 
 
-def rows_for(topic_or_kind: str, record: Record) -> tuple[str, list[Row]]:
-    """(table, rows) for one derived record read from `topic_or_kind` (a topic name or a table name)."""
+def rows_for(topic_or_kind: str, record: Record, zone: ZoneInfo | None = None) -> tuple[str, list[Row]]:
+    """(table, rows) for one derived record read from `topic_or_kind` (a topic name or a table name).
+    `zone`: the configured time zone (None: the shipped rules config's)."""
     kind = kind_of(topic_or_kind)
     expected = MODEL_BY_KIND[kind]
     if not isinstance(record, expected):
         raise TypeError(f"{topic_or_kind!r} carries {expected.__name__}, got {type(record).__name__}")
-    rows = MAPPER_BY_KIND[kind](record)
+    rows = MAPPER_BY_KIND[kind](record, zone or shipped_zone())
     return kind, rows
+
+
+def rows_of(record: Record, zone: ZoneInfo | None = None) -> tuple[str, list[Row]]:
+    """(table, rows) for a derived record whose table follows from its type (TABLE_BY_MODEL)."""
+    return rows_for(table_of(record), record, zone)
 
 
 def as_tuple(table: str, row: Mapping[str, Any]) -> list[Any]:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import faust
 
-from sgi.settings import KafkaSettings, WorkerSettings
+from settings import KafkaSettings, WorkerSettings
 from streams import topics as names
 
 

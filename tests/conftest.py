@@ -9,8 +9,8 @@ from collections.abc import Iterator  # noqa: E402
 
 import pytest  # noqa: E402
 
+from settings import KafkaSettings  # noqa: E402
 from sgi.kafka_local import KafkaLaunchError, LocalKafka, fetch_jars, free_port  # noqa: E402
-from sgi.settings import KafkaSettings  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -44,7 +44,7 @@ def fresh_topics(kafka_bootstrap: str) -> str:
 
     from kafka.admin import KafkaAdminClient
 
-    from streams.topics import ensure_topics
+    from streams.kafka_admin import ensure_topics
 
     admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap, client_id="sgi-test-reset")
     try:

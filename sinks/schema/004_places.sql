@@ -23,7 +23,7 @@ ORDER BY (place_key, event_id, child_key)
 TTL toDateTime(occurred_at) + INTERVAL {events_ttl_days} DAY
 SETTINGS non_replicated_deduplication_window = 1000
 ;
--- Per place per day (Europe/London). Children and events are kept as sets, not counters, so a
+-- Per place per day ({time_zone}). Children and events are kept as sets, not counters, so a
 -- re-sent batch of links merges into the same sets and can never be counted twice; a window of
 -- days is one more set union:
 --   SELECT place_key, length(groupUniqArrayArray(children)) AS children
@@ -63,7 +63,7 @@ CREATE MATERIALIZED VIEW IF NOT EXISTS {database}.places_mv TO {database}.places
 SELECT
     place_kind,
     place_key,
-    toDate(occurred_at, 'Europe/London') AS day,
+    toDate(occurred_at, '{time_zone}') AS day,
     max(ward_code) AS ward_code,
     max(ward_name) AS ward_name,
     max(postcode_sector) AS postcode_sector,

@@ -1,7 +1,7 @@
 """A ClickHouse store filled by the REAL pipeline core, without Kafka, for tests that read it back.
 
     simulate -> ingest (validate + pseudonymise) -> Engine.process at the event-time watermark
-             -> Engine.advance(until) -> sinks.rows.rows_for -> BatchWriter -> a migrated database
+             -> Engine.advance(until) -> sinks.rows.rows_of -> BatchWriter -> a migrated database
 
 The routing is the stream's: every record the Engine emits lands in the table of its topic. The
 one thing the in-memory Engine keeps to itself is the child -> place traffic (PlaceLink), which the
@@ -19,10 +19,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from models.derived import DeadLetter, PlaceLink, Record
-from sgi.simulate import CityConfig, simulate
+from simulator import CityConfig, simulate
 from sinks.clickhouse import BatchWriter
 from sinks.migrate import migrate
-from sinks.rows import MODEL_BY_KIND, rows_for
+from sinks.rows import rows_of
 from streams.core.clock import advance_watermark
 from streams.core.config import RulesConfig, load_rules
 from streams.core.engine import Engine
@@ -30,8 +30,6 @@ from streams.core.ingest import Origin, ingest
 from streams.topics import INBOUND
 
 DAY = timedelta(days=1)
-# model -> the kind (table) its topic fills (sinks.rows.MODEL_BY_KIND, inverted)
-KIND_BY_MODEL: dict[type[Record], str] = {model: kind for kind, model in MODEL_BY_KIND.items()}
 
 
 class _LinkCapturingEngine(Engine):
@@ -89,21 +87,22 @@ def fill_store(
     key = secret if secret is not None else os.environ["SGI_PSEUDONYMISATION_KEY"].encode("utf-8")
     begin = start if start is not None else default_start(days)
     end = until if until is not None else datetime.now(UTC)
-    migrate(client, database)
+    migrate(client, database, time_zone=rules.timezone)
     writer = BatchWriter(client, database=database, batch_size=20_000, max_wait=3600.0)
     engine = _LinkCapturingEngine(rules)
     rows: Counter[str] = Counter()
 
     def write(records: Iterable[Record]) -> None:
         for record in records:
-            table, table_rows = rows_for(KIND_BY_MODEL[type(record)], record)
+            table, table_rows = rows_of(record, rules.zone)
             rows[table] += len(table_rows)
             if writer.add_rows(table, table_rows):
                 writer.flush()
 
     watermark: datetime | None = None
     messages = facts = dead_letters = 0
-    for offset, raw in enumerate(simulate(days, seed, begin, malformed_share, CityConfig(scale=scale))):
+    city = CityConfig(scale=scale, zone=rules.zone)
+    for offset, raw in enumerate(simulate(days, seed, begin, malformed_share, city)):
         messages += 1
         # A dead letter is stamped with the clock of the moment it was read, as the live stream would.
         received_at = watermark if watermark is not None else begin

@@ -14,7 +14,8 @@ from kafka.consumer.fetcher import ConsumerRecord
 
 from sgi.processes import background
 from sgi.replay import replay_lines
-from streams.topics import INBOUND, WORKER_TOPICS, group_lag
+from streams.kafka_admin import group_lag
+from streams.topics import INBOUND, WORKER_TOPICS
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -25,11 +25,18 @@ from clickhouse_connect.driver.exceptions import DatabaseError, OperationalError
 
 from models.derived import Alert, ChildSnapshot, DeadLetter, Episode, Fact, Place, PlaceLink, Record
 from models.events import CseLevel
+from settings import ClickHouseSettings, KafkaSettings, RetentionSettings
 from sgi import db as db_cli
-from sgi.settings import ClickHouseSettings, KafkaSettings
 from sinks.clickhouse import BatchWriter, connect
-from sinks.config import RetentionSettings
-from sinks.migrate import READONLY_ROLE_SQL, SCHEMA_DIR, MigrationError, migrate, render, split_statements
+from sinks.migrate import (
+    EARLIER_CHECKSUMS,
+    READONLY_ROLE_SQL,
+    SCHEMA_DIR,
+    MigrationError,
+    migrate,
+    render,
+    split_statements,
+)
 from sinks.rows import COLUMNS, rows_for
 
 pytestmark = pytest.mark.integration
@@ -184,6 +191,26 @@ def test_migrate_applies_only_new_files_and_refuses_an_edited_one(client: Client
             migrate(client, name, retention, schema_dir=schema)
     finally:
         client.command(f"DROP DATABASE IF EXISTS {name} SYNC")
+
+
+def test_a_store_migrated_before_004_took_its_time_zone_stays_valid(client: Client) -> None:
+    """Stores migrated when 004 said 'Europe/London' recorded that text's checksum: still accepted, nothing
+    re-applied; a store created now with another zone gets that zone in its rollup."""
+    name = f"m_{uuid.uuid4().hex[:12]}"
+    other = f"m_{uuid.uuid4().hex[:12]}"
+    try:
+        assert migrate(client, name) == [1, 2, 3, 4, 5]
+        [earlier] = EARLIER_CHECKSUMS[4]
+        client.insert("schema_migrations", [[4, "places", earlier]], column_names=["version", "name", "checksum"],
+                      database=name)
+        assert migrate(client, name) == []
+        assert migrate(client, other, time_zone="America/New_York") == [1, 2, 3, 4, 5]
+        view = client.command(f"SELECT create_table_query FROM system.tables WHERE database = '{other}'"
+                              " AND name = 'places_mv'")
+        assert "America/New_York" in str(view) and "Europe/London" not in str(view)
+    finally:
+        client.command(f"DROP DATABASE IF EXISTS {name} SYNC")
+        client.command(f"DROP DATABASE IF EXISTS {other} SYNC")
 
 
 def test_inserted_columns_are_the_tables_plain_columns(client: Client, database: str) -> None:

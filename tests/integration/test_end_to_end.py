@@ -10,12 +10,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from settings import ClickHouseSettings
 from sgi.privacy_scan import Finder, kafka_texts, log_texts, scan, secret_values, table_texts
 from sgi.publish import publish_messages
-from sgi.settings import ClickHouseSettings
 from sinks.clickhouse import connect
 from sinks.kafka_sink import SINK_TOPICS
-from streams.topics import DEADLETTER, INBOUND, WORKER_TOPICS, group_lag
+from streams.kafka_admin import group_lag
+from streams.topics import DEADLETTER, INBOUND, WORKER_TOPICS
 from tests.integration.support import log_tail, running, worker_env
 from tests.unit.builders import DAY, HOUR, Kid, episode, missing_ended, missing_started, place, plan_started
 

@@ -1,5 +1,6 @@
 """Every panel query and every alert query of the BUILT provisioning files, run against a store the real
-pipeline core filled: each expands exactly as Grafana and the ClickHouse plugin expand it (grafana.macros),
+pipeline core filled: each expands exactly as Grafana and the ClickHouse plugin expand it
+(tests/support/grafana_macros.py),
 runs read-only, returns the columns its panel reads, and finds rows in the seeded data.
 
 chDB hosts one engine path per process: the module opens one client and closes it at the end.
@@ -19,11 +20,11 @@ import pytest
 import yaml
 from clickhouse_connect.driver.client import Client
 
-from grafana.macros import Selection, TimeRange, expand, variables_in
 from models.events import Agency
-from sgi.settings import ClickHouseSettings
+from settings import ClickHouseSettings
 from sinks.clickhouse import connect
 from tests.integration.filled_store import FillResult, fill_store
+from tests.support.grafana_macros import Selection, TimeRange, expand, variables_in
 
 pytestmark = pytest.mark.integration
 

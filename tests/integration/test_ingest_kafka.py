@@ -13,7 +13,7 @@ import pytest
 
 from models.events import ChildEvent, event_identifiers, parse_event
 from sgi.publish import publish_messages
-from sgi.simulate import CityConfig, simulate
+from simulator import CityConfig, simulate
 from streams.topics import DEADLETTER, EVENTS, INBOUND
 from tests.integration.support import log_tail, read_topics, running, worker_env
 

@@ -8,8 +8,8 @@ import pytest
 from kafka import KafkaConsumer, KafkaProducer
 from kafka.admin import KafkaAdminClient
 
+from settings import KafkaSettings
 from sgi.kafka_local import KafkaLaunchError, LocalKafka, fetch_jars, free_port
-from sgi.settings import KafkaSettings
 
 pytestmark = pytest.mark.integration
 

@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from sgi.publish import publish_messages
-from sgi.simulate import CityConfig, simulate
+from simulator import CityConfig, simulate
 from streams.topics import ALERTS, INBOUND
 from tests.integration.support import compare_alerts, log_tail, read_topics, running, wait_for_quiet, worker_env
 

@@ -12,8 +12,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from sgi.publish import publish_messages
-from sgi.simulate import CityConfig, simulate
-from streams.topics import ALERTS, INBOUND, WORKER_TOPICS, group_lag
+from simulator import CityConfig, simulate
+from streams.kafka_admin import group_lag
+from streams.topics import ALERTS, INBOUND, WORKER_TOPICS
 from tests.integration.support import compare_alerts, log_tail, read_topics, running, wait_for_quiet, worker_env
 
 pytestmark = pytest.mark.integration

@@ -16,7 +16,7 @@ from typing import Any
 
 from models.derived import Alert, DeadLetter, Fact
 from models.events import Identifier, Scheme, nhs_number_ok, upn_check_letter
-from sgi.settings import PseudonymisationSettings
+from settings import PseudonymisationSettings
 from streams.core.clock import advance_watermark
 from streams.core.config import RulesConfig, load_rules
 from streams.core.engine import Engine

@@ -17,7 +17,10 @@ import yaml
 
 from grafana.alerting import as_json, rule_from_file, rule_groups, rule_to_file
 from grafana.build import CONTAINER_PROVISIONING, DASHBOARD_DIR, build, generated_files, render
-from grafana.macros import (
+from grafana.panels import DATASOURCE_TYPE, DATASOURCE_UID, FOLDER_TITLE, FOLDER_UID
+from sgi import grafana_cmd
+from streams.core.config import load_rules
+from tests.support.grafana_macros import (
     MacroError,
     Selection,
     TimeRange,
@@ -27,9 +30,6 @@ from grafana.macros import (
     interpolate,
     variables_in,
 )
-from grafana.panels import DATASOURCE_TYPE, DATASOURCE_UID, FOLDER_TITLE, FOLDER_UID
-from sgi import grafana_cmd
-from streams.core.config import load_rules
 
 ROOT = Path(__file__).resolve().parents[2]
 COMMITTED = ROOT / "grafana" / "provisioning"
@@ -351,7 +351,7 @@ def test_cli_has_help_on_everything(capsys: pytest.CaptureFixture[str]) -> None:
     assert "SGI_GRAFANA_TOKEN" in text and "--rules" in text and "--out" in text
 
 
-# --- grafana.macros -------------------------------------------------------------------------------------
+# --- tests.support.grafana_macros -------------------------------------------------------------------------------------
 
 RANGE = TimeRange(datetime(2026, 3, 1, 6, 30, tzinfo=UTC), datetime(2026, 3, 8, 23, 59, 59, 500000, tzinfo=UTC),
                   interval=timedelta(hours=2))

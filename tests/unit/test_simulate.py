@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import random
 import re
 from collections import Counter, defaultdict
 from datetime import UTC, datetime, timedelta
@@ -26,7 +27,18 @@ from models.events import (
     upn_ok,
 )
 from sgi import simulate as sim
-from sgi.simulate import CityConfig, SimMessage, encompass_deadline, generate, simulate
+from simulator import CityConfig, SimMessage, generate, simulate
+from simulator.city import WARDS
+from simulator.world import nhs_number, upn
+from streams.core.clock import encompass_deadline as core_encompass_deadline
+from streams.core.config import load_rules
+
+ZONE = load_rules().zone
+
+
+def encompass_deadline(incident: datetime) -> datetime:
+    """The deadline the simulator aims its notices at: the core's, in the configured zone."""
+    return core_encompass_deadline(incident, ZONE)
 
 START = datetime(2015, 1, 5, tzinfo=UTC)
 DAY = timedelta(days=1)
@@ -342,7 +354,7 @@ def test_premises_names_are_kept_only_for_non_residential_places(quarter_events:
 
 
 def test_places_are_in_coventry(quarter_events: list[Event]) -> None:
-    wards = {w.code: w.name for w in sim.WARDS}
+    wards = {w.code: w.name for w in WARDS}
     assert sorted(wards) == [f"E0500{n}" for n in range(1218, 1236)]
     for event in quarter_events:
         location = event.location
@@ -359,10 +371,10 @@ def test_places_are_in_coventry(quarter_events: list[Event]) -> None:
 
 
 def test_identifier_generators_are_valid() -> None:
-    rng = sim.random.Random(5)
+    rng = random.Random(5)
     for _ in range(500):
-        assert nhs_number_ok(sim.nhs_number(rng))
-        value = sim.upn(rng, "331", 2009)
+        assert nhs_number_ok(nhs_number(rng))
+        value = upn(rng, "331", 2009)
         assert upn_ok(value) and value[1:4] == "331"
 
 
@@ -438,3 +450,16 @@ def test_realtime_pacing_follows_recorded_at(monkeypatch) -> None:
     messages = [SimMessage(START + timedelta(seconds=s), b"{}", "x") for s in (-50, 0, 100, 400)]
     assert list(sim._paced(messages, speedup=100.0, start=START)) == [b"{}"] * 4
     assert sleeps == [pytest.approx(1.0), pytest.approx(3.0)]  # history before the start goes at once
+
+
+def test_the_city_keeps_the_configured_time_zone() -> None:
+    """Partner systems write local time in the configured zone (the rules config's), not a fixed one."""
+    from zoneinfo import ZoneInfo
+
+    start = datetime(2015, 1, 5, tzinfo=UTC)
+    config = CityConfig(scale=0.05, zone=ZoneInfo("America/New_York"))
+    docs = [json.loads(m.raw) for m in generate(3, 11, start, 0.0, config)]
+    # Plans open at the start are sent with their real, earlier start: summer offsets appear too.
+    assert docs and {doc["occurred_at"][-6:] for doc in docs} <= {"-05:00", "-04:00"}
+    default = [json.loads(m.raw) for m in generate(3, 11, start, 0.0, CityConfig(scale=0.05))]
+    assert {doc["occurred_at"][-6:] for doc in default} <= {"+00:00", "+01:00"}

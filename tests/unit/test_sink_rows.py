@@ -4,17 +4,39 @@ splitting, deduplication tokens and the writer's flush policy (with a fake clien
 from __future__ import annotations
 
 import base64
+import hashlib
 import re
 from datetime import UTC, date, datetime, timedelta, timezone
 from enum import Enum
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from models.derived import Alert, ChildSnapshot, DeadLetter, Episode, Fact, Place, PlaceLink
 from models.events import Agency, CseLevel, PoliceRisk, PremisesCategory
 from sinks.clickhouse import BatchWriter, dedup_token
-from sinks.migrate import SCHEMA_DIR, discover, render, split_statements
-from sinks.rows import COLUMNS, KIND_BY_TOPIC, age_in_years, as_tuple, decode, kind_of, rows_for
+from sinks.migrate import (
+    EARLIER_CHECKSUMS,
+    SCHEMA_DIR,
+    MigrationError,
+    check_time_zone,
+    discover,
+    render,
+    split_statements,
+)
+from sinks.rows import (
+    COLUMNS,
+    KIND_BY_TOPIC,
+    TABLE_BY_MODEL,
+    age_in_years,
+    as_tuple,
+    decode,
+    kind_of,
+    rows_for,
+    rows_of,
+    table_of,
+)
+from streams.core.config import load_rules
 from streams.topics import ALERTS, CHILD_STATES, DEADLETTER, EPISODES, EVENTS, PLACE_LINKS
 
 BST = timezone(timedelta(hours=1))
@@ -134,7 +156,7 @@ def test_event_without_place_or_birth_month() -> None:
     ],
 )
 def test_age_in_years(birth_month: str, moment: datetime, age: int | None) -> None:
-    assert age_in_years(birth_month, moment) == age
+    assert age_in_years(birth_month, moment, ZoneInfo("Europe/London")) == age
 
 
 def test_deadletter_one_row_per_error_and_never_the_original() -> None:
@@ -210,12 +232,27 @@ def test_row_columns_match_the_migrations() -> None:
 def test_migrations_are_numbered_and_render() -> None:
     migrations = discover()
     assert [m.version for m in migrations] == list(range(1, len(migrations) + 1))
-    values = {"database": "db", "events_ttl_days": "730", "alerts_ttl_days": "2190", "deadletter_ttl_days": "30"}
+    values = {"database": "db", "events_ttl_days": "730", "alerts_ttl_days": "2190", "deadletter_ttl_days": "30",
+              "time_zone": "Europe/London"}
     for migration in migrations:
         rendered = render(migration.text, values)
         assert "{" not in re.sub(r"--[^\n]*", "", rendered), migration.path.name
     assert (SCHEMA_DIR / "readonly_role.sql").exists()
     assert "readonly_role" not in [m.name for m in migrations]
+
+
+def test_places_migration_takes_the_configured_time_zone_and_stays_valid_for_existing_stores() -> None:
+    """004 said 'Europe/London' before it took {time_zone}: for the default zone it renders exactly the
+    text that stores migrated earlier recorded, so their checksum is still accepted."""
+    [places] = [m for m in discover() if m.version == 4]
+    assert "Europe/London" not in places.text and places.text.count("{time_zone}") == 2
+    earlier_text = places.text.replace("{time_zone}", load_rules().timezone)
+    assert hashlib.sha256(earlier_text.encode("utf-8")).hexdigest() in EARLIER_CHECKSUMS[4]
+    assert places.checksum not in EARLIER_CHECKSUMS[4]
+    values = {"database": "db", "events_ttl_days": "1", "alerts_ttl_days": "1", "deadletter_ttl_days": "1"}
+    assert "toDate(occurred_at, 'America/New_York')" in render(places.text, {**values, "time_zone": "America/New_York"})
+    with pytest.raises(MigrationError, match="IANA"):
+        check_time_zone("Europe/London'); DROP TABLE x; --")
 
 
 def test_split_statements_respects_strings_and_comments() -> None:
@@ -317,3 +354,13 @@ def test_flush_retries_with_backoff_then_gives_up_keeping_the_rows() -> None:
     assert writer.pending == 1  # never lost: the next flush tries again
     client.failures = 0
     assert writer.flush() == 1 and writer.pending == 0
+
+
+def test_the_table_of_a_record_follows_from_its_type() -> None:
+    """sinks.rows is the one home of record type -> table (the sink, the test store and the benchmark use it)."""
+    for table, record in RECORDS.items():
+        assert table_of(record) == table
+        assert rows_of(record) == rows_for(TOPIC_OF[table], record)
+    assert set(TABLE_BY_MODEL.values()) == set(COLUMNS)
+    with pytest.raises(KeyError, match="no table for a Place"):
+        table_of(PLACE)

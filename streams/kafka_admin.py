@@ -1,0 +1,77 @@
+"""Kafka operations on the declared topics (streams/topics.py): create what is missing, read consumer lag.
+
+kafka-python's admin client, imported where it is used so that importing this module costs nothing.
+"""
+
+from __future__ import annotations
+
+from streams.topics import TOPICS
+
+
+def create_missing(bootstrap: str, wanted: dict[str, tuple[int, dict[str, str]]], replication: int) -> list[str]:
+    """Create each topic of `wanted` (name -> (partitions, configs)) that does not exist yet; existing
+    ones are left as they are. Returns the names created."""
+    from kafka.admin import KafkaAdminClient, NewTopic
+
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="sgi-topics")
+    try:
+        existing = set(admin.list_topics())
+        missing = [
+            NewTopic(name=name, num_partitions=partitions, replication_factor=replication, topic_configs=configs)
+            for name, (partitions, configs) in sorted(wanted.items())
+            if name not in existing
+        ]
+        if missing:
+            admin.create_topics(missing)
+        return [t.name for t in missing]
+    finally:
+        admin.close()
+
+
+def ensure_topics(bootstrap: str, default_partitions: int, replication: int = 1) -> list[str]:
+    """Create any missing pipeline topic (TOPICS). Returns the names created."""
+    wanted = {
+        spec.name: (spec.partitions or default_partitions,
+                    {"retention.ms": str(spec.retention_ms), "cleanup.policy": spec.cleanup_policy})
+        for spec in TOPICS
+    }
+    return create_missing(bootstrap, wanted, replication)
+
+
+def ensure_changelogs(bootstrap: str, partitions_by_topic: dict[str, int], replication: int = 1) -> list[str]:
+    """Create the Faust tables' changelog topics (compacted) before the worker starts: when Faust
+    creates them itself, its first write can race the metadata and crash the agent
+    (PartitionsMismatch: '... changelog topic has 0 partitions')."""
+    wanted = {name: (partitions, {"cleanup.policy": "compact"}) for name, partitions in partitions_by_topic.items()}
+    return create_missing(bootstrap, wanted, replication)
+
+
+def group_lag(bootstrap: str, topics_by_group: dict[str, tuple[str, ...]]) -> tuple[int, dict[str, int]]:
+    """(messages on each group's topics it has not committed yet, committed messages by topic).
+
+    A partition a group has never committed counts from its earliest offset, so a group that has
+    not started yet is behind, not caught up."""
+    from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
+    from kafka.admin import OffsetSpec
+
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="sgi-lag")
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, client_id="sgi-lag")
+    try:
+        every_topic = sorted({topic for topics in topics_by_group.values() for topic in topics})
+        partitions = [TopicPartition(t, p) for t in every_topic for p in sorted(consumer.partitions_for_topic(t) or ())]
+        earliest = admin.list_partition_offsets({tp: OffsetSpec.EARLIEST for tp in partitions})
+        latest = admin.list_partition_offsets({tp: OffsetSpec.LATEST for tp in partitions})
+        committed_by_group = admin.list_group_offsets(list(topics_by_group))
+        lag = 0
+        by_topic: dict[str, int] = {}
+        for group, topics in topics_by_group.items():
+            committed = committed_by_group.get(group) or {}
+            for tp in (tp for tp in partitions if tp.topic in topics):
+                meta = committed.get(tp)
+                offset = max(meta.offset if meta is not None else 0, earliest[tp].offset)
+                lag += max(0, latest[tp].offset - offset)
+                by_topic[tp.topic] = by_topic.get(tp.topic, 0) + offset - earliest[tp].offset
+        return lag, by_topic
+    finally:
+        consumer.close()
+        admin.close()

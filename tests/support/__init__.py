@@ -1,0 +1,1 @@
+"""Test support that is not a test: what the tests need to read and run the built artefacts."""
