@@ -12,14 +12,19 @@ from typing import Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
 from models.events import (
+    ActionKind,
+    ActionStatus,
     Agency,
     Classification,
     CpCategory,
     CseLevel,
     DashRisk,
+    Decision,
     Disclosure,
+    ListingReason,
     PoliceRisk,
     PremisesCategory,
+    ReviewRisk,
     Setting,
     Sex,
 )
@@ -79,6 +84,17 @@ class Fact(Record):
     plan_ref: str | None = None
     cp_category: CpCategory | None = None
     previous_plans: int | None = None
+    # v1.1, the CMOG's records (meeting_ref and action_ref keyed like identifiers)
+    listing_reason: ListingReason | None = None
+    alert_ids: list[str] = []
+    meeting_ref: str | None = None
+    decision: Decision | None = None
+    review_risk: ReviewRisk | None = None
+    action_ref: str | None = None
+    owner_agency: Agency | None = None
+    due_at: AwareDatetime | None = None
+    action_kind: ActionKind | None = None
+    action_status: ActionStatus | None = None
 
 
 class DeadLetter(Record):

@@ -188,6 +188,41 @@ class CpCategory(StrEnum):
     MUL = "MUL"
 
 
+class ListingReason(StrEnum):
+    alert = "alert"
+    partner_concern = "partner_concern"
+    return_interview = "return_interview"
+    other = "other"
+
+
+class Decision(StrEnum):
+    keep = "keep"
+    step_down = "step_down"
+    close = "close"
+
+
+class ReviewRisk(StrEnum):
+    low = "low"
+    medium = "medium"
+    high = "high"
+
+
+class ActionKind(StrEnum):
+    return_interview = "return_interview"
+    safety_plan = "safety_plan"
+    disruption = "disruption"
+    strategy_meeting = "strategy_meeting"
+    referral = "referral"
+    information_sharing = "information_sharing"
+    other = "other"
+
+
+class ActionStatus(StrEnum):
+    in_progress = "in_progress"
+    done = "done"
+    cancelled = "cancelled"
+
+
 # --- identifiers -------------------------------------------------------------------------------
 
 UPN_LETTERS = "ABCDEFGHJKLMNPQRTUVWXYZ"  # DfE check-letter table: 23 letters, no I, O, S
@@ -407,6 +442,37 @@ class CpPlanEnded(Strict):
     reason: Annotated[str, StringConstraints(max_length=MAX_STRING)] | None = None
 
 
+# v1.1: the CMOG's own records. No free text anywhere (a note may name people): references only.
+MAX_ALERT_IDS = 100
+DUE_WITHIN = timedelta(days=5 * 365)  # due_at within five years of occurred_at
+AlertId = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$")]
+AlertIds = Annotated[list[AlertId], Field(max_length=MAX_ALERT_IDS)]
+
+
+class CmogListed(Strict):
+    reason: ListingReason
+    alert_ids: AlertIds = []
+
+
+class CmogReviewed(Strict):
+    meeting_ref: Ref
+    decision: Decision
+    risk: ReviewRisk
+    alert_ids: AlertIds = []
+
+
+class CmogActionSet(Strict):
+    action_ref: Ref
+    owner_agency: Agency
+    due_at: Timestamp
+    kind: ActionKind
+
+
+class CmogActionUpdated(Strict):
+    action_ref: Ref
+    status: ActionStatus
+
+
 class IdentityLinked(Strict):
     identifiers: Annotated[list[Identifier], Field(min_length=2, max_length=MAX_IDENTIFIERS)]
 
@@ -528,6 +594,34 @@ class CpPlanEndedEvent(ChildEvent):
     payload: CpPlanEnded
 
 
+class CmogListedEvent(ChildEvent):
+    event_type: Literal["cmog.listed"]
+    payload: CmogListed
+
+
+class CmogReviewedEvent(ChildEvent):
+    event_type: Literal["cmog.reviewed"]
+    payload: CmogReviewed
+
+
+class CmogActionSetEvent(ChildEvent):
+    event_type: Literal["cmog.action.set"]
+    payload: CmogActionSet
+
+    @field_validator("payload")
+    @classmethod
+    def _due_within_five_years(cls, payload: CmogActionSet, info: ValidationInfo) -> CmogActionSet:
+        occurred_at = info.data.get("occurred_at")
+        if occurred_at is not None and abs(payload.due_at - occurred_at) > DUE_WITHIN:
+            raise ValueError("due_at must be within five years of occurred_at")
+        return payload
+
+
+class CmogActionUpdatedEvent(ChildEvent):
+    event_type: Literal["cmog.action.updated"]
+    payload: CmogActionUpdated
+
+
 class IdentityLinkedEvent(Envelope):
     """From the MASH: names one child under several identifiers. Has no child field."""
 
@@ -547,6 +641,10 @@ Event = Annotated[
     | CpPlanStartedEvent
     | CpPlanCategoryChangedEvent
     | CpPlanEndedEvent
+    | CmogListedEvent
+    | CmogReviewedEvent
+    | CmogActionSetEvent
+    | CmogActionUpdatedEvent
     | IdentityLinkedEvent,
     Field(discriminator="event_type"),
 ]
@@ -563,8 +661,14 @@ EVENT_CLASSES: dict[str, type[Envelope]] = {
     "cp_plan.started": CpPlanStartedEvent,
     "cp_plan.category_changed": CpPlanCategoryChangedEvent,
     "cp_plan.ended": CpPlanEndedEvent,
+    "cmog.listed": CmogListedEvent,
+    "cmog.reviewed": CmogReviewedEvent,
+    "cmog.action.set": CmogActionSetEvent,
+    "cmog.action.updated": CmogActionUpdatedEvent,
     "identity.linked": IdentityLinkedEvent,
 }
+# The CMOG's own records: never a new concern about the child (multi_agency_concern ignores them).
+CMOG_EVENT_TYPES = frozenset({"cmog.listed", "cmog.reviewed", "cmog.action.set", "cmog.action.updated"})
 EVENT_TYPES = tuple(EVENT_CLASSES)
 
 EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)

@@ -21,6 +21,10 @@ from models.events import (
     RESIDENTIAL,
     Agency,
     ChildEvent,
+    CmogActionSetEvent,
+    CmogActionUpdatedEvent,
+    CmogListedEvent,
+    CmogReviewedEvent,
     CpPlanCategoryChangedEvent,
     CpPlanEndedEvent,
     CpPlanStartedEvent,
@@ -144,6 +148,16 @@ def _payload_fields(secret: bytes, event: Event, vocabulary: CseVocabulary) -> d
             return {"plan_ref": ref_key(secret, "plan_ref", p.plan_ref), "cp_category": p.category}
         case CpPlanEndedEvent(payload=p):
             return {"plan_ref": ref_key(secret, "plan_ref", p.plan_ref)}
+        case CmogListedEvent(payload=p):
+            return {"listing_reason": p.reason, "alert_ids": list(p.alert_ids)}
+        case CmogReviewedEvent(payload=p):
+            return {"meeting_ref": ref_key(secret, "meeting_ref", p.meeting_ref), "decision": p.decision,
+                    "review_risk": p.risk, "alert_ids": list(p.alert_ids)}
+        case CmogActionSetEvent(payload=p):
+            return {"action_ref": ref_key(secret, "action_ref", p.action_ref), "owner_agency": p.owner_agency,
+                    "due_at": p.due_at, "action_kind": p.kind}
+        case CmogActionUpdatedEvent(payload=p):
+            return {"action_ref": ref_key(secret, "action_ref", p.action_ref), "action_status": p.status}
     return {}
 
 

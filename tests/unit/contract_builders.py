@@ -114,6 +114,11 @@ MINIMAL_PAYLOADS: dict[str, dict[str, Any]] = {
     "cp_plan.started": {"plan_ref": "CP-1", "category": "NEG", "previous_plans": 0},
     "cp_plan.category_changed": {"plan_ref": "CP-1", "category": "EMO"},
     "cp_plan.ended": {"plan_ref": "CP-1"},
+    "cmog.listed": {"reason": "alert"},
+    "cmog.reviewed": {"meeting_ref": "CMOG-2026-03", "decision": "keep", "risk": "medium"},
+    "cmog.action.set": {"action_ref": "ACT-1", "owner_agency": "police", "due_at": "2026-03-15T17:00:00+00:00",
+                        "kind": "disruption"},
+    "cmog.action.updated": {"action_ref": "ACT-1", "status": "done"},
     "identity.linked": {
         "identifiers": [identifier("nhs_number", NHS_NUMBER), identifier("la_person_id", "LA-000123")]
     },
@@ -144,6 +149,12 @@ FULL_PAYLOADS: dict[str, dict[str, Any]] = {
     "cp_plan.started": {"plan_ref": "CP-1", "category": "MUL", "previous_plans": 2},
     "cp_plan.category_changed": {"plan_ref": "CP-1", "category": "SAB"},
     "cp_plan.ended": {"plan_ref": "CP-1", "reason": "Step-down to child in need"},
+    "cmog.listed": {"reason": "partner_concern", "alert_ids": ["0123456789abcdef0123456789abcdef"]},
+    "cmog.reviewed": {"meeting_ref": "CMOG-2026-03", "decision": "step_down", "risk": "low",
+                      "alert_ids": ["0123456789abcdef0123456789abcdef", "fedcba9876543210fedcba9876543210"]},
+    "cmog.action.set": {"action_ref": "ACT-1", "owner_agency": "education", "due_at": "2026-03-15T17:00:00+00:00",
+                        "kind": "safety_plan"},
+    "cmog.action.updated": {"action_ref": "ACT-1", "status": "in_progress"},
     "identity.linked": {
         "identifiers": [
             identifier("nhs_number", NHS_NUMBER),
@@ -225,6 +236,22 @@ def cp_plan_ended() -> dict[str, Any]:
     return minimal("cp_plan.ended")
 
 
+def cmog_listed() -> dict[str, Any]:
+    return minimal("cmog.listed")
+
+
+def cmog_reviewed() -> dict[str, Any]:
+    return minimal("cmog.reviewed")
+
+
+def cmog_action_set() -> dict[str, Any]:
+    return minimal("cmog.action.set")
+
+
+def cmog_action_updated() -> dict[str, Any]:
+    return minimal("cmog.action.updated")
+
+
 def identity_linked() -> dict[str, Any]:
     return minimal("identity.linked")
 
@@ -241,6 +268,10 @@ BUILDERS: dict[str, Callable[[], dict[str, Any]]] = {
     "cp_plan.started": cp_plan_started,
     "cp_plan.category_changed": cp_plan_category_changed,
     "cp_plan.ended": cp_plan_ended,
+    "cmog.listed": cmog_listed,
+    "cmog.reviewed": cmog_reviewed,
+    "cmog.action.set": cmog_action_set,
+    "cmog.action.updated": cmog_action_updated,
     "identity.linked": identity_linked,
 }
 

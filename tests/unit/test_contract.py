@@ -81,9 +81,9 @@ def assert_rejected(doc: Any, loc: str, msg_part: str | None = None) -> list[Fie
 # ----------------------------------------------------------------------------------------------
 
 
-def test_builders_cover_all_twelve_types() -> None:
+def test_builders_cover_all_sixteen_types() -> None:
     assert set(BUILDERS) == set(EVENT_CLASSES) == set(EVENT_TYPES)
-    assert len(EVENT_TYPES) == 12
+    assert len(EVENT_TYPES) == 16  # v1: 12, v1.1: the four cmog.* types
 
 
 @pytest.mark.parametrize("event_type", EVENT_TYPES)
@@ -710,3 +710,34 @@ def test_duplicate_keys_in_a_valid_event_reject_it() -> None:
 def test_invalid_utf8_makes_the_message_invalid_never_a_crash(raw: bytes) -> None:
     event, errors = parse_event(raw)
     assert event is None and [e.loc for e in errors] == ["(message)"] and "UTF-8" in errors[0].msg
+
+
+# ----------------------------------------------------------------------------------------------
+# v1.1: the CMOG's own records
+
+
+def test_action_due_at_within_five_years_of_occurred_at() -> None:
+    doc = mutate(minimal("cmog.action.set"), "occurred_at", "2026-03-01T10:00:00Z")
+    assert_valid(mutate(doc, "payload.due_at", "2031-02-28T10:00:00Z"))
+    assert_rejected(mutate(doc, "payload.due_at", "2031-03-02T10:00:00Z"), "payload", "five years")
+    assert_rejected(mutate(doc, "payload.due_at", 1772000000), "payload.due_at", "ISO 8601")
+    assert_rejected(mutate(doc, "payload.due_at", "2026-03-15T17:00:00"), "payload.due_at", "offset")
+
+
+@pytest.mark.parametrize("event_type", ["cmog.listed", "cmog.reviewed"])
+def test_alert_ids_are_alert_ids(event_type: str) -> None:
+    assert_valid(mutate(minimal(event_type), "payload.alert_ids", ["0" * 32]))
+    assert_rejected(mutate(minimal(event_type), "payload.alert_ids", ["Jane Smith"]), "payload.alert_ids.0")
+    assert_rejected(mutate(minimal(event_type), "payload.alert_ids", ["0" * 32] * 101), "payload.alert_ids")
+
+
+@pytest.mark.parametrize(("event_type", "path", "bad"), [
+    ("cmog.listed", "payload.reason", "a strategy meeting"),
+    ("cmog.reviewed", "payload.decision", "escalate"),
+    ("cmog.reviewed", "payload.risk", "none"),
+    ("cmog.action.set", "payload.owner_agency", "Sgt Smith"),
+    ("cmog.action.set", "payload.kind", "call mum"),
+    ("cmog.action.updated", "payload.status", "open"),
+])
+def test_cmog_enums_are_exact(event_type: str, path: str, bad: str) -> None:
+    assert_rejected(mutate(minimal(event_type), path, bad), path)

@@ -38,6 +38,7 @@ POSTCODES = ["CV1 2GN", "cv12gn", "SW1A 1AA", "M1 1AE", "B33 8TH", "EC1A 1BB", "
              "GIR 0AA", " cv6  5aa "]
 
 text = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=30)
+alert_ids = st.text("0123456789abcdef", min_size=32, max_size=32)
 ref = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=1, max_size=30).filter(
     lambda s: s.strip() != ""
 )
@@ -175,6 +176,22 @@ def payloads(event_type: str) -> st.SearchStrategy[dict[str, Any]]:
             return st.builds(lambda r, c: {"plan_ref": r, "category": c}, ref, category)
         case "cp_plan.ended":
             return st.builds(lambda r, why: compact(plan_ref=r, reason=why), ref, optional(text))
+        case "cmog.listed":
+            return st.builds(lambda r, a: compact(reason=r, alert_ids=a),
+                             st.sampled_from(["alert", "partner_concern", "return_interview", "other"]),
+                             absent_or(st.lists(alert_ids, max_size=5)))
+        case "cmog.reviewed":
+            return st.builds(lambda m, d, r, a: compact(meeting_ref=m, decision=d, risk=r, alert_ids=a),
+                             ref, st.sampled_from(["keep", "step_down", "close"]),
+                             st.sampled_from(["low", "medium", "high"]), absent_or(st.lists(alert_ids, max_size=5)))
+        case "cmog.action.set":  # due_at is set from occurred_at in events(): it must be within five years
+            return st.builds(lambda r, o, k: {"action_ref": r, "owner_agency": o, "kind": k},
+                             ref, st.sampled_from(AGENCIES),
+                             st.sampled_from(["return_interview", "safety_plan", "disruption", "strategy_meeting",
+                                              "referral", "information_sharing", "other"]))
+        case "cmog.action.updated":
+            return st.builds(lambda r, s_: {"action_ref": r, "status": s_}, ref,
+                             st.sampled_from(["in_progress", "done", "cancelled"]))
         case "identity.linked":
             # two different identifiers at least: a link of one identifier to itself is rejected
             distinct = st.lists(identifiers, min_size=2, max_size=5,
@@ -218,6 +235,9 @@ def events(draw: st.DrawFn) -> dict[str, Any]:
         location=draw(optional(locations())),
         payload=draw(payloads(event_type)),
     )
+    if event_type == "cmog.action.set":
+        due = occurred + draw(st.timedeltas(-timedelta(days=30), timedelta(days=4 * 365)))
+        doc["payload"]["due_at"] = iso(due.astimezone(draw(offsets)))
     if event_type != "identity.linked":
         doc["child"] = draw(children(occurred))
     return doc

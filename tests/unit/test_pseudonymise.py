@@ -291,6 +291,7 @@ REF = "CRIME/24/Jane Smith"
     ("return_interview.offered", "episode_ref"), ("return_interview.completed", "episode_ref"),
     ("return_interview.declined", "episode_ref"), ("da.incident", "incident_ref"), ("cp_plan.started", "plan_ref"),
     ("cp_plan.category_changed", "plan_ref"), ("cp_plan.ended", "plan_ref"),
+    ("cmog.reviewed", "meeting_ref"), ("cmog.action.set", "action_ref"), ("cmog.action.updated", "action_ref"),
 ])
 def test_references_are_keyed_like_identifiers(event_type: str, field: str) -> None:
     fact = fact_of(mutate(minimal(event_type), f"payload.{field}", REF))

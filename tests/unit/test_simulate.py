@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from models.events import (
+    CMOG_EVENT_TYPES,
     EVENT_TYPES,
     RESIDENTIAL,
     ChildEvent,
@@ -124,7 +125,9 @@ def test_ninety_days_is_a_demo_sized_stream_with_every_event_type(
 ) -> None:
     assert 20_000 <= len(quarter) <= 60_000
     counts = Counter(e.event_type for e in quarter_events)
-    assert set(counts) == set(EVENT_TYPES), set(EVENT_TYPES) - set(counts)
+    # Every partner event type of v1. The city's CMOG meetings (the v1.1 cmog.* types) are not simulated yet.
+    partner_types = set(EVENT_TYPES) - CMOG_EVENT_TYPES
+    assert set(counts) == partner_types, partner_types - set(counts)
     agencies = {e.source.agency.value for e in quarter_events}
     assert agencies >= {"police", "childrens_social_care", "health", "education", "youth_justice", "housing",
                         "voluntary_sector"}
