@@ -299,30 +299,32 @@ def bench_stages(bootstrap: str, lines: Sequence[bytes], work: Path, run_id: str
 
 
 def _bench_sink(bootstrap: str, work: Path, run_id: str, timeout: float, notes: list[str]) -> dict[str, object]:
-    expected = sum(topic_sizes(bootstrap, SINK_TOPICS).values())
+    """The sink alone on the derived topics: the bench watches its group's commits for the end (as for
+    a stage), then stops it; the sink times itself from its first flush to its last (rows/s)."""
+    group = f"bench-sink-{run_id}"
     result_file = work / "sink-stage.json"
-    log(f"stage sink: draining {expected} messages of the derived topics into embedded ClickHouse ...")
     log_file = work / "sink-stage.log"
+    log("stage sink: draining the derived topics into embedded ClickHouse ...")
     with log_file.open("wb") as out:
         proc = subprocess.Popen([sys.executable, "-m", "sgi.bench.sink_proc", bootstrap, str(work / "chdb-sink"),
-                                 f"bench-sink-{run_id}", str(expected), str(result_file)],
+                                 group, "0", str(result_file)],
                                 stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
         try:
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-            notes.append(f"sink_rows_s: not drained within {timeout:.0f} s")
+            drained = time_drain(bootstrap, group, SINK_TOPICS, proc, "stage sink", timeout)
+        except BenchError as error:
+            notes.append(f"sink_rows_s: {error} (log: {_tail(log_file)})")
             return {"sink_rows_s": None}
+        finally:
+            _stop(proc)
     if not result_file.exists():
         notes.append(f"sink_rows_s: the sink exited with {proc.returncode}: {_tail(log_file)}")
         return {"sink_rows_s": None}
     result = json.loads(result_file.read_text())
     if result["rows_s"] is None:
         notes.append(f"sink_rows_s: {result['why']}")
-    log(f"stage sink: {result['rows_s']} rows/s ({result['rows']} rows)")
-    return {"sink_rows_s": result["rows_s"], "sink_rows": result["rows"], "sink_rss_mib": result["rss_mib"],
-            "sink_cpu_s": result["cpu_s"]}
+    log(f"stage sink: {result['rows_s']} rows/s ({result['rows']} rows from {drained['events']} messages)")
+    return {"sink_rows_s": result["rows_s"], "sink_rows": result["rows"], "sink_messages_s": drained["ev_s"],
+            "sink_rss_mib": result["rss_mib"], "sink_cpu_s": result["cpu_s"]}
 
 
 # --- end to end and latency -----------------------------------------------------------------------
