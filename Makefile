@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-soak lint typecheck schema grafana-build clean
+.PHONY: install demo test bench test-soak lint typecheck schema grafana-build clean
 
 install: $(STAMP)
 
@@ -23,6 +23,12 @@ demo: install
 test: install
 	@scripts/ensure-tools.sh java=openjdk-17-jre-headless mvn=maven chromium=chromium
 	$(BIN)/pytest -m "not soak" -q
+
+# One full benchmark run; its figures and chart replace the README's benchmark section.
+bench: install
+	@scripts/ensure-tools.sh java=openjdk-17-jre-headless mvn=maven
+	@mkdir -p var
+	$(BIN)/sgi bench --out var/bench.json --readme README.md --chart docs/bench-stages.png
 
 test-soak: install
 	$(BIN)/pytest -m soak -q

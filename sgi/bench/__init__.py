@@ -32,7 +32,7 @@ KEYS = ("faust_bare_ev_s", "aiokafka_raw_ev_s", "quixstreams_ev_s", *STAGE_KEYS,
         "e2e_ev_s", "e2e_events", "e2e_2w_ev_s", "alert_p50_ms", "alert_p99_ms", "store_p99_ms",
         "core_ingest_ev_s", "core_correlate_ev_s", "core_peak_mib", "state_bytes_p50", "state_bytes_p99",
         "cost_growth", "worker_rss_mib", "events", "seconds")
-DEFAULTS = {"events": 6000, "peer_events": 100_000, "latency_rate": 1000, "latency_seconds": 60}
+DEFAULTS = {"events": 2000, "peer_events": 50_000, "latency_rate": 1000, "latency_seconds": 60}
 QUICK = {"events": 1500, "peer_events": 5000, "latency_rate": 100, "latency_seconds": 5}
 SIMULATED_PER_DAY = 250  # a little under the simulated city's ~290 messages a day at scale 1
 
@@ -238,15 +238,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
                         help="use this running broker instead of starting one. The bench DELETES every "
                         "non-internal topic on it before each part: never a broker whose data you need")
     parser.add_argument("--events", type=int, help=f"messages per live part and for the core "
-                        f"(default {DEFAULTS['events']}, about 5 minutes in all on 2 cores)")
+                        f"(default {DEFAULTS['events']})")
     parser.add_argument("--peer-events", type=int, help=f"messages on the peers' topic "
                         f"(default {DEFAULTS['peer_events']}; the sample repeated)")
     parser.add_argument("--latency-rate", type=int, help=f"messages/s for the latency part "
                         f"(default {DEFAULTS['latency_rate']})")
     parser.add_argument("--latency-seconds", type=int, help=f"seconds of steady publishing "
                         f"(default {DEFAULTS['latency_seconds']})")
-    parser.add_argument("--latency-drain", type=float, default=120.0,
-                        help="seconds to wait after the latency run for everything to be stored (default 120)")
+    parser.add_argument("--latency-drain", type=float, default=60.0,
+                        help="seconds to wait after the latency run for everything to be stored (default 60)")
     parser.add_argument("--quick", action="store_true",
                         help=f"tiny sizes for a smoke test ({', '.join(f'{k} {v}' for k, v in QUICK.items())})")
     parser.add_argument("--only", metavar="PART,...", help=f"run some parts only, of: {', '.join(PARTS)}")

@@ -132,5 +132,6 @@ def run_core(lines: Sequence[bytes], growth_facts: int = 2000) -> dict[str, obje
         results["cost_growth_facts"] = growth_facts
         if growth_facts != 2000:
             results.setdefault("notes", []).append(
-                f"cost_growth: this run compares a child with {growth_facts} facts with one with 10 (2,000 in a full run)")
+                f"cost_growth: this run compares a child with {growth_facts} facts with one with 10 "
+                "(2,000 in a full run)")
     return results

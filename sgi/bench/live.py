@@ -138,6 +138,7 @@ def cpu_seconds(pid: int) -> float | None:
 
 
 def worker_env(bootstrap: str, work: Path, app_id: str, stages: str = "") -> dict[str, str]:
+    work.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
     env.update(SGI_KAFKA_BOOTSTRAP=bootstrap, SGI_WORKER_APP_ID=app_id, SGI_WORKER_DATA_DIR=str(work / app_id),
                SGI_WORKER_STAGES=stages, SGI_PSEUDONYMISATION_KEY=env.get("SGI_PSEUDONYMISATION_KEY") or BENCH_KEY,
@@ -338,20 +339,18 @@ def _group_members(bootstrap: str, group: str) -> int:
         described = admin.describe_groups([group])
     finally:
         admin.close()
-    info = described[0] if isinstance(described, list) else described.get(group)
-    state = getattr(info, "state", None) if not isinstance(info, dict) else info.get("state")
-    members = getattr(info, "members", None) if not isinstance(info, dict) else info.get("members")
-    return len(members or ()) if str(state).lower().endswith("stable") else 0
+    info = described.get(group) or {}
+    return len(info.get("members") or ()) if info.get("group_state") == "Stable" else 0
 
 
 def wait_ready(bootstrap: str, groups: dict[str, int], procs: Sequence[subprocess.Popen[bytes]],
-               timeout: float = 180) -> None:
+               logs: Sequence[Path], timeout: float = 120) -> None:
     """Until each group is stable with its number of members: start-up is then behind us."""
     deadline = time.monotonic() + timeout
     while True:
-        for proc in procs:
+        for proc, log_file in zip(procs, logs, strict=True):
             if proc.poll() is not None:
-                raise BenchError(f"a process exited with {proc.returncode} while starting")
+                raise BenchError(f"a process exited with {proc.returncode} while starting: {_tail(log_file)}")
         try:
             if all(_group_members(bootstrap, g) >= n for g, n in groups.items()):
                 time.sleep(2)  # Faust starts its agents after the assignment
@@ -397,7 +396,9 @@ class Pipeline:
         self.stack.callback(_stop, sink)
         self.procs.append(sink)
         log(f"{self.label}: starting {self.workers} worker(s) and the sink (start-up is not timed) ...")
-        wait_ready(self.bootstrap, {self.app_id: self.workers, self.sink_group: 1}, self.procs)
+        logs = [self.work / f"{self.label}-worker{n}.log" for n in range(self.workers)]
+        wait_ready(self.bootstrap, {self.app_id: self.workers, self.sink_group: 1}, self.procs,
+                   [*logs, self.work / f"{self.label}-sink.log"])
         return self
 
     def wait_stored(self, published: int, timeout: float) -> float | None:
