@@ -17,6 +17,7 @@ import math
 import os
 import platform
 import re
+import signal
 import sys
 import time
 import uuid
@@ -203,7 +204,12 @@ def print_table(results: dict[str, object]) -> None:
         print(f"note: {note}", file=sys.stderr)
 
 
+def _interrupt(*_: object) -> None:
+    raise KeyboardInterrupt  # so every `with` stops the broker and processes it started
+
+
 def _run(args: argparse.Namespace) -> int:
+    signal.signal(signal.SIGTERM, _interrupt)
     results = run(args)
     print_table(results)
     if args.json:

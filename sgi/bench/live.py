@@ -382,6 +382,13 @@ class Pipeline:
         self.procs: list[subprocess.Popen[bytes]] = []
 
     def __enter__(self) -> Pipeline:
+        try:
+            return self._start()
+        except BaseException:
+            self.stack.close()  # __exit__ does not run when __enter__ fails: stop what did start
+            raise
+
+    def _start(self) -> Pipeline:
         reset_topics(self.bootstrap)
         for n in range(self.workers):
             env = worker_env(self.bootstrap, self.work / f"{self.label}-{n}", self.app_id)
