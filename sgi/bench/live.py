@@ -163,10 +163,12 @@ def run_peer(name: str, bootstrap: str, count: int, work: Path, timeout: float) 
         try:
             proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
             raise BenchError(f"{name} did not drain {count} messages within {timeout:.0f} s "
                              f"(log: {_tail(log_file)})") from None
+        finally:
+            if proc.poll() is None:  # timed out or interrupted; Faust would take its time over SIGTERM
+                proc.kill()
+                proc.wait()
     if not result_file.exists():
         raise BenchError(f"{name} exited with {proc.returncode} before draining the topic: {_tail(log_file)}")
     result = json.loads(result_file.read_text())
