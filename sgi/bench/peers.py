@@ -43,7 +43,7 @@ class Stopwatch:
                 "ev_s": round((self.seen - self.first_batch) / seconds, 1) if seconds > 0 else None,
                 "events": self.seen,
                 "seconds": round(seconds, 3),
-                "rss_mib": round(usage.ru_maxrss / 1024, 1),
+                "rss_mib": own_peak_rss_mib(),
                 "cpu_s": round(usage.ru_utime + usage.ru_stime, 2),
             }
             self.result_file.write_text(json.dumps(result))
@@ -111,6 +111,14 @@ def quixstreams_app(bootstrap: str, topic: str, watch: Stopwatch, work: Path) ->
 
     frame = frame.update(count, stateful=True)
     app.run()
+
+
+def own_peak_rss_mib() -> float | None:
+    """VmHWM of this process: ru_maxrss would include the parent's peak, kept across fork and exec."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return None
 
 
 def main(argv: list[str]) -> int:

@@ -17,6 +17,14 @@ from sgi.settings import ClickHouseSettings, KafkaSettings
 from sinks.kafka_sink import SinkProgress, run_sink
 
 
+def own_peak_rss_mib() -> float | None:
+    """VmHWM of this process: ru_maxrss would include the parent's peak, kept across fork and exec."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return None
+
+
 def main(argv: list[str]) -> int:
     bootstrap, chdb_dir, group, expected, result_file = argv
     stop = threading.Event()
@@ -32,7 +40,7 @@ def main(argv: list[str]) -> int:
     run_sink(KafkaSettings(bootstrap=bootstrap), ClickHouseSettings(mode="chdb", path=Path(chdb_dir), database="bench"),
              stop, on_progress=progress, group_id=group)
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    result: dict[str, object] = {"rss_mib": round(usage.ru_maxrss / 1024, 1),
+    result: dict[str, object] = {"rss_mib": own_peak_rss_mib(),
                                  "cpu_s": round(usage.ru_utime + usage.ru_stime, 2), "flushes": len(marks)}
     if len(marks) >= 2 and marks[-1][0] > marks[0][0]:
         (t0, _, rows0), (t1, messages, rows1) = marks[0], marks[-1]
