@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # Everything mypy reads: strict on models/ and streams/core/ (pyproject.toml), default strictness elsewhere.
 TYPED := settings.py models streams sinks grafana simulator report sgi
 
-.PHONY: install demo test test-soak lint schema grafana-build clean
+.PHONY: install demo test bench test-soak lint schema grafana-build clean
 
 install: $(STAMP)
 
@@ -15,7 +15,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q -e '.[dev,bench]'
 	@touch $(STAMP)
 
 # Java and Maven run the local Kafka broker; Chromium renders the meeting pack in its test.
@@ -26,6 +26,12 @@ demo: install
 test: lint
 	@scripts/ensure-tools.sh java=openjdk-17-jre-headless mvn=maven chromium=chromium
 	$(BIN)/pytest -m "not soak" -q
+
+# One full benchmark run; its figures and chart replace the README's benchmark section.
+bench: install
+	@scripts/ensure-tools.sh java=openjdk-17-jre-headless mvn=maven
+	@mkdir -p var
+	$(BIN)/sgi bench --out var/bench.json --readme README.md --chart docs/bench-stages.png
 
 test-soak: install
 	$(BIN)/pytest -m soak -q

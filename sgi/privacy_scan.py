@@ -40,8 +40,8 @@ def secret_values(doc: Any) -> Iterator[tuple[str, str]]:
     """(kind, value) of everything in one inbound message that must not leave ingest."""
     if not isinstance(doc, dict):
         return
-    child = doc.get("child") if isinstance(doc.get("child"), dict) else {}
-    payload = doc.get("payload") if isinstance(doc.get("payload"), dict) else {}
+    child: dict[str, Any] = doc["child"] if isinstance(doc.get("child"), dict) else {}
+    payload: dict[str, Any] = doc["payload"] if isinstance(doc.get("payload"), dict) else {}
     identifiers = list(child.get("identifiers") or []) + list(payload.get("identifiers") or [])
     for identifier in identifiers:
         if isinstance(identifier, dict) and isinstance(identifier.get("value"), str):
@@ -49,7 +49,7 @@ def secret_values(doc: Any) -> Iterator[tuple[str, str]]:
             yield "identifier", value
             if identifier.get("scheme") in Scheme.__members__:
                 yield "identifier", normalise_identifier(Scheme(identifier["scheme"]), value)
-    source = doc.get("source") if isinstance(doc.get("source"), dict) else {}
+    source: dict[str, Any] = doc["source"] if isinstance(doc.get("source"), dict) else {}
     if isinstance(source.get("record_ref"), str):
         yield "reference", source["record_ref"]
     for field in SECRET_PAYLOAD_FIELDS:
