@@ -186,6 +186,18 @@ class LocalKafka:
         return KafkaSettings(bootstrap=self.bootstrap, security_protocol="SASL_SSL", username=principal,
                              password=SecretStr(passwords[principal]), ssl_cafile=self.ca_file)
 
+    def client_env(self, principal: str = "admin") -> dict[str, str]:
+        """The SGI_KAFKA_* variables of client_settings(principal), for a child process; plain ones
+        name PLAINTEXT and an empty login, so a secured login inherited from the parent is not used."""
+        login = self.client_settings(principal)
+        return {
+            "SGI_KAFKA_BOOTSTRAP": login.bootstrap,
+            "SGI_KAFKA_SECURITY_PROTOCOL": login.security_protocol,
+            "SGI_KAFKA_SSL_CAFILE": str(login.ssl_cafile or ""),
+            "SGI_KAFKA_USERNAME": login.username,
+            "SGI_KAFKA_PASSWORD": login.password.get_secret_value(),
+        }
+
     def pid(self) -> int | None:
         """The pid of the running broker from this data_dir, or None."""
         if self._process is not None and self._process.poll() is not None:
@@ -424,11 +436,8 @@ def access_instructions(broker: LocalKafka) -> str:
     """The environment each principal's process needs, one `export` line per principal."""
     lines = [f"Secured (SASL_SSL, SCRAM-SHA-512, ACLs); passwords in {broker.access_file}, CA in {broker.ca_file}."]
     for principal, role in PRINCIPAL_ROLES.items():
-        login = broker.client_settings(principal)
-        lines += [f"# {principal}: {role}",
-                  f"export SGI_KAFKA_BOOTSTRAP={broker.bootstrap} SGI_KAFKA_SECURITY_PROTOCOL=SASL_SSL "
-                  f"SGI_KAFKA_SSL_CAFILE={broker.ca_file} SGI_KAFKA_USERNAME={principal} "
-                  f"SGI_KAFKA_PASSWORD={login.password.get_secret_value()}"]
+        exports = " ".join(f"{name}={value}" for name, value in broker.client_env(principal).items())
+        lines += [f"# {principal}: {role}", f"export {exports}"]
     return "\n".join(lines)
 
 
