@@ -23,8 +23,6 @@ import secrets
 from pathlib import Path
 from typing import Any
 
-from sinks.kafka_sink import GROUP_ID as SINK_GROUP
-from sinks.kafka_sink import SINK_TOPICS
 from streams.topics import INBOUND, TOPICS
 
 PRINCIPALS = ("admin", "partner", "worker", "sink")
@@ -146,6 +144,10 @@ def broker_properties(host: str, port: int, controller_port: int, tls_dir: Path,
 
 def acl_rules(worker_app_id: str) -> list[tuple[str, str, str, str, str]]:
     """(principal, resource type, pattern type, resource name, operation) for every ACL the broker holds."""
+    # Imported here: the sink module loads the ClickHouse client, seconds `sgi kafka status` need not wait.
+    from sinks.kafka_sink import GROUP_ID as SINK_GROUP
+    from sinks.kafka_sink import SINK_TOPICS
+
     rules: list[tuple[str, str, str, str, str]] = [
         ("partner", "TOPIC", "LITERAL", INBOUND, "WRITE"),
         ("partner", "TOPIC", "LITERAL", INBOUND, "DESCRIBE"),
