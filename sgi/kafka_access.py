@@ -36,7 +36,7 @@ class AccessError(RuntimeError):
     """The secured broker's certificates or logins could not be made or read."""
 
 
-def _write_private(path: Path, data: bytes) -> None:
+def write_private(path: Path, data: bytes) -> None:
     """Created owner-only from the start, so the secret is never readable by others, even briefly."""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.unlink(missing_ok=True)
@@ -88,8 +88,8 @@ def make_certificates(tls_dir: Path, host: str) -> tuple[Path, Path]:
     )
     pem = serialization.Encoding.PEM
     ca_file, broker_file = tls_dir / "ca.pem", tls_dir / "broker.pem"
-    _write_private(ca_file, ca_cert.public_bytes(pem))
-    _write_private(broker_file, broker_key.private_bytes(pem, serialization.PrivateFormat.PKCS8,
+    write_private(ca_file, ca_cert.public_bytes(pem))
+    write_private(broker_file, broker_key.private_bytes(pem, serialization.PrivateFormat.PKCS8,
                                                          serialization.NoEncryption())
                    + broker_cert.public_bytes(pem) + ca_cert.public_bytes(pem))
     return ca_file, broker_file
@@ -107,7 +107,7 @@ def load_or_make_passwords(path: Path) -> dict[str, str]:
         return passwords
     # Hex only: the storage tool's --add-scram syntax has no escaping for ',' ']' or '='.
     passwords = {name: secrets.token_hex(24) for name in PRINCIPALS}
-    _write_private(path, json.dumps(passwords, indent=2).encode())
+    write_private(path, json.dumps(passwords, indent=2).encode())
     return passwords
 
 

@@ -178,8 +178,9 @@ class LocalKafka:
 
     def client_settings(self, principal: str = "admin") -> KafkaSettings:
         """KafkaSettings that log in to this broker as `principal` (secure), or plain ones."""
-        if not self.secure:
-            return KafkaSettings(bootstrap=self.bootstrap)
+        if not self.secure:  # spelt out: a login in the environment must not apply to a plain broker
+            return KafkaSettings(bootstrap=self.bootstrap, security_protocol="PLAINTEXT", username="",
+                                 password=SecretStr(""), ssl_cafile=None)
         passwords = kafka_access.load_or_make_passwords(self.access_file) if self.access_file.exists() else {}
         if principal not in passwords:
             raise KafkaLaunchError(f"no login for {principal!r} in {self.access_file}; start the broker secured")
@@ -343,7 +344,11 @@ class LocalKafka:
             settings.update(kafka_access.broker_properties(self.host, self.port, self.controller_port or self.port + 1,
                                                            self.ca_file.parent, admin_password))
         properties = self.data_dir / "server.properties"
-        properties.write_text("".join(f"{key}={value}\n" for key, value in settings.items()))
+        text = "".join(f"{key}={value}\n" for key, value in settings.items())
+        if self.secure:  # holds the admin password (the broker's own SCRAM login)
+            kafka_access.write_private(properties, text.encode())
+        else:
+            properties.write_text(text)
         (self.data_dir / "log4j2.properties").write_text(LOG4J2_PROPERTIES)
         return properties
 

@@ -99,7 +99,8 @@ def _end_offset(broker: LocalKafka, principal: str, topic: str) -> int:
 
 
 def test_logins_and_ca_are_owner_only_files(secured: LocalKafka) -> None:
-    for path in (secured.access_file, secured.ca_file, secured.ca_file.parent / "broker.pem"):
+    for path in (secured.access_file, secured.ca_file, secured.ca_file.parent / "broker.pem",
+                 secured.data_dir / "server.properties"):
         assert path.stat().st_mode & 0o077 == 0, f"{path} is readable by others"
     assert "BEGIN PRIVATE KEY" not in secured.ca_file.read_text()  # the CA's key is not kept
     properties = (secured.data_dir / "server.properties").read_text()

@@ -140,10 +140,21 @@ def test_a_data_dir_is_never_started_the_other_way(tmp_path: Path) -> None:
 def test_secured_broker_config_has_no_open_listener(tmp_path: Path) -> None:
     broker = LocalKafka(home=tmp_path, data_dir=tmp_path / "kafka", port=19092, controller_port=19093, secure=True)
     broker._prepare_access()
-    properties = dict(line.split("=", 1) for line in broker._write_config().read_text().splitlines())
+    config = broker._write_config()
+    assert config.stat().st_mode & 0o777 == 0o600  # it holds the admin password
+    properties = dict(line.split("=", 1) for line in config.read_text().splitlines())
     assert properties["listener.security.protocol.map"] == "SASL_SSL:SASL_SSL,CONTROLLER:SSL"
     assert properties["listeners"] == "SASL_SSL://127.0.0.1:19092,CONTROLLER://127.0.0.1:19093"
     assert properties["listener.name.controller.ssl.client.auth"] == "required"
     assert properties["allow.everyone.if.no.acl.found"] == "false"
     assert properties["super.users"] == f"User:admin;User:CN={kafka_access.BROKER_CN}"
     assert broker.client_env("partner")["SGI_KAFKA_USERNAME"] == "partner"
+
+
+def test_a_plain_broker_ignores_a_login_in_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("SGI_KAFKA_SECURITY_PROTOCOL", "SASL_SSL")
+    monkeypatch.setenv("SGI_KAFKA_USERNAME", "worker")
+    monkeypatch.setenv("SGI_KAFKA_PASSWORD", "pw")
+    plain = LocalKafka(home=tmp_path, data_dir=tmp_path / "kafka", port=19092)
+    assert kafka_python_options(plain.client_settings()) == {}
+    assert plain.client_env("worker")["SGI_KAFKA_SECURITY_PROTOCOL"] == "PLAINTEXT"
