@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, ValidationError
+from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent
@@ -20,7 +20,12 @@ PROJECT_ROOT = Path(__file__).resolve().parent
 
 
 class KafkaSettings(BaseSettings):
-    """Where the broker is. `sgi kafka start` runs a local one on this port."""
+    """Where the broker is and how to log in to it. `sgi kafka start` runs a local one on this port.
+
+    PLAINTEXT (the default) has no authentication: for a broker only this machine reaches. SASL_SSL
+    encrypts with TLS (trusting `ssl_cafile`, or the system's CAs when unset) and logs in with SCRAM as
+    `username`; the broker's ACLs then decide what that principal may do.
+    """
 
     model_config = SettingsConfigDict(env_prefix="SGI_KAFKA_", frozen=True)
 
@@ -31,6 +36,18 @@ class KafkaSettings(BaseSettings):
     partitions: int = 4
     # 1 for the local single broker; 3 on a production cluster.
     replication: int = 1
+    security_protocol: Literal["PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256"] = "SCRAM-SHA-512"
+    username: str = ""
+    password: SecretStr = SecretStr("")
+    ssl_cafile: Path | None = None
+
+    @model_validator(mode="after")
+    def _login_given(self) -> KafkaSettings:
+        # Caught here, at start-up, rather than as an opaque authentication failure later.
+        if self.security_protocol == "SASL_SSL" and not (self.username and self.password.get_secret_value()):
+            raise ValueError("SGI_KAFKA_SECURITY_PROTOCOL=SASL_SSL needs SGI_KAFKA_USERNAME and SGI_KAFKA_PASSWORD")
+        return self
 
 
 # --- the pseudonymisation secret --------------------------------------------------------------------

@@ -14,20 +14,24 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from kafka.errors import KafkaError
 from tqdm import tqdm
 
 from report.measures import premises_ranked
 from settings import PROJECT_ROOT, ClickHouseSettings, KafkaSettings, WorkerSettings
+from sgi.kafka_access import AccessError
 from sgi.kafka_local import KafkaLaunchError, LocalKafka, fetch_jars, free_port
 from sgi.processes import background
 from sinks.kafka_sink import SINK_TOPICS
 from streams.core.config import RulesConfig, load_rules
 from streams.kafka_admin import ensure_topics, group_lag
+from streams.kafka_security import kafka_python_options
 from streams.topics import INBOUND, WORKER_TOPICS
 
 STALL_SECONDS = 180  # no change in what is read or left for this long: something has stopped
@@ -57,7 +61,7 @@ GROUP BY place_key ORDER BY children DESC, name LIMIT 5
 
 
 def wait_until_caught_up(bootstrap: str, published: int, app_id: str, procs: dict[str, subprocess.Popen[bytes]],
-                         timeout: float) -> None:
+                         timeout: float, security: Mapping[str, Any] | None = None) -> None:
     """Progress bars until the worker has read every published message and neither the worker nor the
     sink has anything left to read (three quiet checks in a row)."""
     groups = {app_id: WORKER_TOPICS, "sgi-sink": SINK_TOPICS}
@@ -73,7 +77,7 @@ def wait_until_caught_up(bootstrap: str, published: int, app_id: str, procs: dic
             if time.monotonic() > deadline:
                 raise RuntimeError(f"the pipeline did not catch up within {timeout:.0f} s")
             try:
-                lag, by_topic = group_lag(bootstrap, groups)
+                lag, by_topic = group_lag(bootstrap, groups, security)
             except KafkaError:  # the groups' coordinator is not up yet
                 lag, by_topic = -1, {}
             read = min(by_topic.get(INBOUND, 0), published)
@@ -134,21 +138,25 @@ def _run(args: argparse.Namespace) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     port, controller = free_port(), free_port()
-    broker = LocalKafka(home=kafka_settings.home, data_dir=work / "kafka", port=port, controller_port=controller)
     app_id = "sgi-demo"
-    env.update(SGI_KAFKA_BOOTSTRAP=broker.bootstrap, SGI_WORKER_APP_ID=app_id,
-               SGI_WORKER_DATA_DIR=str(work / "faust"), PYTHONUNBUFFERED="1")
+    broker = LocalKafka(home=kafka_settings.home, data_dir=work / "kafka", port=port, controller_port=controller,
+                        secure=args.secure, worker_app_id=app_id)
+    env.update(SGI_WORKER_APP_ID=app_id, SGI_WORKER_DATA_DIR=str(work / "faust"), PYTHONUNBUFFERED="1")
     with ExitStack() as stack:
         try:
-            print(f"demo: starting Kafka on {broker.bootstrap} ...")
+            print(f"demo: starting Kafka{' (secured)' if args.secure else ''} on {broker.bootstrap} ...")
             broker.start()
-        except KafkaLaunchError as error:
+        except (KafkaLaunchError, AccessError) as error:
             print(f"error: {error}", file=sys.stderr)
             return 2
         stack.callback(broker.stop)
-        ensure_topics(broker.bootstrap, kafka_settings.partitions)
-        worker = stack.enter_context(background(["worker"], env, work / "worker.log", "worker"))
-        sink = stack.enter_context(background(["sink", "--quiet"], env, work / "sink.log", "sink"))
+        # Each part logs in as its own principal, so a secured demo runs under the ACLs production would.
+        admin = kafka_python_options(broker.client_settings("admin"))
+        ensure_topics(broker.bootstrap, kafka_settings.partitions, security=admin)
+        worker = stack.enter_context(background(["worker"], {**env, **broker.client_env("worker")},
+                                                work / "worker.log", "worker"))
+        sink = stack.enter_context(background(["sink", "--quiet"], {**env, **broker.client_env("sink")},
+                                              work / "sink.log", "sink"))
 
         from sgi.publish import publish_messages
         from simulator import CityConfig, simulate
@@ -157,11 +165,12 @@ def _run(args: argparse.Namespace) -> int:
         print(f"demo: simulating {args.days} days of the city from {start:%Y-%m-%d} (seed {args.seed}) ...")
         lines = list(simulate(days=args.days, seed=args.seed, start=start, malformed_share=0.02,
                               config=CityConfig(zone=config.zone)))
-        published = publish_messages(lines, broker.bootstrap, INBOUND, total=len(lines))
+        published = publish_messages(lines, broker.bootstrap, INBOUND, total=len(lines),
+                                     security=kafka_python_options(broker.client_settings("partner")))
         print(f"demo: published {published} partner messages; waiting for the pipeline to catch up ...")
         try:
             wait_until_caught_up(broker.bootstrap, published, app_id, {"worker": worker, "sink": sink},
-                                 timeout=args.timeout)
+                                 timeout=args.timeout, security=admin)
         except RuntimeError as error:
             print(f"error: {error}", file=sys.stderr)
             return 1
@@ -194,4 +203,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
     parser.add_argument("--timeout", type=float, default=1800, help="seconds to wait for catch-up (default: 1800)")
     parser.add_argument("--pack-dir", default=str(PROJECT_ROOT / "out"), help="where to write the pack (default: out)")
     parser.add_argument("--keep-store", action="store_true", help="add to the existing store instead of resetting it")
+    parser.add_argument("--secure", action="store_true",
+                        help="run the broker secured (SASL_SSL, SCRAM, ACLs; see `sgi kafka start --secure`), the "
+                             "worker, sink and publisher each logging in as its own principal")
     parser.set_defaults(func=_run)

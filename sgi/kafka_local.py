@@ -3,6 +3,9 @@
 No Docker and no Kafka download: Maven fetches the broker jars once (infra/kafka/pom.xml) and the
 broker runs as a plain `java` process that outlives the command that started it. Its pid file,
 config and logs live in `data_dir`, so `sgi kafka stop` in another shell finds it again.
+
+`secure=True` (`sgi kafka start --secure`) serves SASL_SSL with SCRAM logins and ACLs instead of
+PLAINTEXT; sgi/kafka_access.py makes its certificates and passwords and says what each principal may do.
 """
 
 from __future__ import annotations
@@ -22,8 +25,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kafka.admin import KafkaAdminClient
+from pydantic import SecretStr
 
-from settings import PROJECT_ROOT, KafkaSettings
+from settings import PROJECT_ROOT, KafkaSettings, WorkerSettings
+from sgi import kafka_access
+from streams.kafka_security import kafka_python_options
 
 MAX_MESSAGE_BYTES = 8 * 1024 * 1024
 POM = PROJECT_ROOT / "infra" / "kafka" / "pom.xml"
@@ -136,6 +142,10 @@ class LocalKafka:
     host: str = "127.0.0.1"
     port: int = 9092
     controller_port: int | None = None  # None: port + 1
+    # SASL_SSL + SCRAM + ACLs instead of PLAINTEXT; fixed when the data dir is first formatted.
+    secure: bool = False
+    # The Faust app id whose group and internal topics the `worker` principal may use (secure only).
+    worker_app_id: str = "sgi"
     _process: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -155,6 +165,39 @@ class LocalKafka:
     @property
     def log_file(self) -> Path:
         return self.data_dir / "server.log"
+
+    @property
+    def access_file(self) -> Path:
+        """The principals' generated passwords (secure only; owner-only)."""
+        return self.data_dir / "access.json"
+
+    @property
+    def ca_file(self) -> Path:
+        """The certificate a client of the secured broker trusts."""
+        return self.data_dir / "tls" / "ca.pem"
+
+    def client_settings(self, principal: str = "admin") -> KafkaSettings:
+        """KafkaSettings that log in to this broker as `principal` (secure), or plain ones."""
+        if not self.secure:  # spelt out: a login in the environment must not apply to a plain broker
+            return KafkaSettings(bootstrap=self.bootstrap, security_protocol="PLAINTEXT", username="",
+                                 password=SecretStr(""), ssl_cafile=None)
+        passwords = kafka_access.load_or_make_passwords(self.access_file) if self.access_file.exists() else {}
+        if principal not in passwords:
+            raise KafkaLaunchError(f"no login for {principal!r} in {self.access_file}; start the broker secured")
+        return KafkaSettings(bootstrap=self.bootstrap, security_protocol="SASL_SSL", username=principal,
+                             password=SecretStr(passwords[principal]), ssl_cafile=self.ca_file)
+
+    def client_env(self, principal: str = "admin") -> dict[str, str]:
+        """The SGI_KAFKA_* variables of client_settings(principal), for a child process; plain ones
+        name PLAINTEXT and an empty login, so a secured login inherited from the parent is not used."""
+        login = self.client_settings(principal)
+        return {
+            "SGI_KAFKA_BOOTSTRAP": login.bootstrap,
+            "SGI_KAFKA_SECURITY_PROTOCOL": login.security_protocol,
+            "SGI_KAFKA_SSL_CAFILE": str(login.ssl_cafile or ""),
+            "SGI_KAFKA_USERNAME": login.username,
+            "SGI_KAFKA_PASSWORD": login.password.get_secret_value(),
+        }
 
     def pid(self) -> int | None:
         """The pid of the running broker from this data_dir, or None."""
@@ -190,10 +233,11 @@ class LocalKafka:
                     "(maybe another broker) or choose other ports."
                 )
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        scram = self._prepare_access()
         properties = self._write_config()
         base_command = [java, *JVM_OPTIONS, f"-Dlog4j2.configurationFile={self.data_dir / 'log4j2.properties'}",
                         "-cp", f"{lib}/*"]
-        self._format_storage(base_command, properties)
+        self._format_storage(base_command, properties, scram)
 
         with self.log_file.open("ab") as log:
             self._process = subprocess.Popen(
@@ -204,7 +248,9 @@ class LocalKafka:
         self.pid_file.write_text(f"{self._process.pid}\n")
         try:
             self._wait_until_ready(timeout)
-        except KafkaLaunchError:
+            if self.secure:
+                self._grant_acls()
+        except (KafkaLaunchError, kafka_access.AccessError):
             self.stop()
             raise
 
@@ -229,6 +275,38 @@ class LocalKafka:
     def _port_free(self, port: int) -> bool:
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
             return probe.connect_ex((self.host, port)) != 0
+
+    def _prepare_access(self) -> list[str]:
+        """Secure: the passwords (made once) and certificates (made when missing), and the storage tool's
+        SCRAM arguments. A data dir formatted one way is never started the other way: a secured one
+        started plain would serve its topics to anyone, a plain one started secured would have no logins."""
+        formatted = (self.data_dir / "logs" / "meta.properties").exists()
+        if not self.secure:
+            if self.access_file.exists():
+                raise KafkaLaunchError(f"{self.data_dir} holds a secured broker; start it with --secure "
+                                       "(or use another SGI_KAFKA_DATA_DIR)")
+            return []
+        if formatted and not self.access_file.exists():
+            raise KafkaLaunchError(f"{self.data_dir} holds a broker formatted without --secure (no SCRAM logins); "
+                                   "start it without --secure, or use another SGI_KAFKA_DATA_DIR")
+        try:
+            passwords = kafka_access.load_or_make_passwords(self.access_file)
+            if not (self.ca_file.exists() and (self.ca_file.parent / "broker.pem").exists()):
+                kafka_access.make_certificates(self.ca_file.parent, self.host)
+        except (OSError, kafka_access.AccessError) as error:
+            raise KafkaLaunchError(f"cannot make the secured broker's logins or certificates: {error}") from error
+        return kafka_access.scram_arguments(passwords)
+
+    def _grant_acls(self) -> None:
+        admin = KafkaAdminClient(client_id="sgi-acls", request_timeout_ms=15000,
+                                 **self._admin_options())
+        try:
+            kafka_access.create_acls(admin, self.worker_app_id)
+        finally:
+            admin.close()
+
+    def _admin_options(self) -> dict[str, object]:
+        return {"bootstrap_servers": self.bootstrap, **kafka_python_options(self.client_settings("admin"))}
 
     def _write_config(self) -> Path:
         """Rewritten on every start so changed ports take effect; everything sized for one node."""
@@ -261,22 +339,33 @@ class LocalKafka:
             # merge, and the child-state table's changelog record.
             "message.max.bytes": str(MAX_MESSAGE_BYTES),
         }
+        if self.secure:
+            admin_password = kafka_access.load_or_make_passwords(self.access_file)["admin"]
+            settings.update(kafka_access.broker_properties(self.host, self.port, self.controller_port or self.port + 1,
+                                                           self.ca_file.parent, admin_password))
         properties = self.data_dir / "server.properties"
-        properties.write_text("".join(f"{key}={value}\n" for key, value in settings.items()))
+        text = "".join(f"{key}={value}\n" for key, value in settings.items())
+        if self.secure:  # holds the admin password (the broker's own SCRAM login)
+            kafka_access.write_private(properties, text.encode())
+        else:
+            properties.write_text(text)
         (self.data_dir / "log4j2.properties").write_text(LOG4J2_PROPERTIES)
         return properties
 
-    def _format_storage(self, base_command: list[str], properties: Path) -> None:
-        """KRaft needs its log dir formatted once with a cluster id; later starts reuse it."""
+    def _format_storage(self, base_command: list[str], properties: Path, scram: list[str]) -> None:
+        """KRaft needs its log dir formatted once with a cluster id (and, secured, the SCRAM logins:
+        they live in the metadata log); later starts reuse it."""
         if (self.data_dir / "logs" / "meta.properties").exists():
             return
         command = [*base_command, "kafka.tools.StorageTool", "format", "-t", _cluster_id(),
-                   "-c", str(properties), "--standalone"]
+                   "-c", str(properties), "--standalone", *scram]
         result = subprocess.run(command, capture_output=True, text=True, check=False)
         if result.returncode != 0:
+            output = _tail(result.stdout + result.stderr)
+            for password in kafka_access.load_or_make_passwords(self.access_file).values() if scram else ():
+                output = output.replace(password, "***")  # the tool may echo its arguments
             raise KafkaLaunchError(
-                f"Formatting Kafka storage in {self.data_dir / 'logs'} failed (exit {result.returncode}):\n"
-                f"{_tail(result.stdout + result.stderr)}"
+                f"Formatting Kafka storage in {self.data_dir / 'logs'} failed (exit {result.returncode}):\n{output}"
             )
 
     def _wait_until_ready(self, timeout: float) -> None:
@@ -292,8 +381,8 @@ class LocalKafka:
             # Probe the socket first: the admin client logs loudly while nobody listens.
             if not self._port_free(self.port):
                 try:
-                    admin = KafkaAdminClient(bootstrap_servers=self.bootstrap, bootstrap_timeout_ms=2000,
-                                             request_timeout_ms=5000)
+                    admin = KafkaAdminClient(bootstrap_timeout_ms=2000, request_timeout_ms=5000,
+                                             **self._admin_options())
                     try:
                         admin.list_topics()
                         return
@@ -336,7 +425,25 @@ def _broker_from_settings(args: argparse.Namespace) -> LocalKafka:
     settings = KafkaSettings()
     host, _, port = settings.bootstrap.split(",")[0].strip().rpartition(":")
     return LocalKafka(home=settings.home, data_dir=settings.data_dir, host=host or "127.0.0.1",
-                      port=int(port), controller_port=getattr(args, "controller_port", None))
+                      port=int(port), controller_port=getattr(args, "controller_port", None),
+                      secure=getattr(args, "secure", False), worker_app_id=WorkerSettings().app_id)
+
+
+PRINCIPAL_ROLES = {
+    "admin": "super user: topic set-up, operators, `sgi demo`",
+    "partner": "partner publishers: write the inbound topic, read nothing",
+    "worker": "`sgi worker`",
+    "sink": "`sgi sink`: read the derived topics",
+}
+
+
+def access_instructions(broker: LocalKafka) -> str:
+    """The environment each principal's process needs, one `export` line per principal."""
+    lines = [f"Secured (SASL_SSL, SCRAM-SHA-512, ACLs); passwords in {broker.access_file}, CA in {broker.ca_file}."]
+    for principal, role in PRINCIPAL_ROLES.items():
+        exports = " ".join(f"{name}={value}" for name, value in broker.client_env(principal).items())
+        lines += [f"# {principal}: {role}", f"export {exports}"]
+    return "\n".join(lines)
 
 
 def _cmd_fetch(args: argparse.Namespace) -> int:
@@ -353,10 +460,12 @@ def _cmd_start(args: argparse.Namespace) -> int:
     broker = _broker_from_settings(args)
     try:
         broker.start()
-    except KafkaLaunchError as error:
+        print(broker.status())
+        if broker.secure:
+            print(access_instructions(broker))
+    except (KafkaLaunchError, kafka_access.AccessError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    print(broker.status())
     return 0
 
 
@@ -396,6 +505,11 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
     start.add_argument("--controller-port", type=int, default=None,
                        help="port of the KRaft controller listener (default: the broker port + 1)")
+    start.add_argument("--secure", action="store_true",
+                       help="serve SASL_SSL with SCRAM logins and ACLs instead of PLAINTEXT: makes a local CA and "
+                            "broker certificate and a password per principal (admin, partner, worker, sink) in the "
+                            "data dir (owner-only) and prints the SGI_KAFKA_* variables each one uses. Fixed when "
+                            "the data dir is first formatted")
     start.set_defaults(func=_cmd_start)
 
     stop = commands.add_parser(

@@ -17,7 +17,7 @@ import argparse
 import json
 import re
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -119,12 +119,16 @@ def scan(finder: Finder, sources: Iterable[tuple[str, str]]) -> tuple[int, list[
     return read, findings
 
 
-def kafka_texts(bootstrap: str, skip: frozenset[str], idle_ms: int = 3000) -> Iterator[tuple[str, str]]:
-    """Every message of every topic but `skip` and Kafka's own, from the start to the current end."""
+def kafka_texts(bootstrap: str, skip: frozenset[str], idle_ms: int = 3000,
+                security: Mapping[str, Any] | None = None) -> Iterator[tuple[str, str]]:
+    """Every message of every topic but `skip` and Kafka's own, from the start to the current end.
+    `security`: login and TLS options (streams.kafka_security.kafka_python_options); on a secured broker
+    log in as `admin`: only it may read every topic."""
     from kafka import KafkaConsumer, TopicPartition
 
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None,
-                             consumer_timeout_ms=idle_ms, max_partition_fetch_bytes=16 * 1024 * 1024)
+                             consumer_timeout_ms=idle_ms, max_partition_fetch_bytes=16 * 1024 * 1024,
+                             **(security or {}))
     try:
         topics = sorted(t for t in consumer.topics() if t not in skip and not t.startswith("__"))
         partitions = [TopicPartition(t, p) for t in topics for p in sorted(consumer.partitions_for_topic(t) or ())]
@@ -188,7 +192,11 @@ def _run(args: argparse.Namespace) -> int:
     sources: list[Iterable[tuple[str, str]]] = [log_texts(Path(p) for p in args.logs)]
     client = None
     if not args.no_kafka:
-        sources.append(kafka_texts(args.kafka or KafkaSettings().bootstrap, frozenset({INBOUND, DEADLETTER})))
+        from streams.kafka_security import kafka_python_options
+
+        kafka = KafkaSettings()
+        sources.append(kafka_texts(args.kafka or kafka.bootstrap, frozenset({INBOUND, DEADLETTER}),
+                                   security=kafka_python_options(kafka)))
     if not args.no_store:
         from sinks.clickhouse import connect
 

@@ -11,13 +11,14 @@ import argparse
 import hashlib
 import json
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from tqdm import tqdm
 
 from settings import KafkaSettings
+from streams.kafka_security import kafka_python_options
 from streams.topics import INBOUND
 
 
@@ -53,14 +54,16 @@ def publish_messages(
     topic: str = INBOUND,
     total: int | None = None,
     progress: bool = True,
+    security: Mapping[str, Any] | None = None,
 ) -> int:
     """Send every message, wait for every acknowledgement, and return how many were sent. Raises
     PublishError when any message was not acknowledged (nothing is reported sent that was lost).
-    Retries ride out a moment without a partition leader (a topic just created, a broker restarting)."""
+    Retries ride out a moment without a partition leader (a topic just created, a broker restarting).
+    `security`: login and TLS options (streams.kafka_security.kafka_python_options); None for PLAINTEXT."""
     from kafka import KafkaProducer
 
     producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=20, retries=20,
-                             retry_backoff_ms=500)
+                             retry_backoff_ms=500, **(security or {}))
     sent = 0
     failures: list[Exception] = []
     try:
@@ -88,7 +91,8 @@ def _run(args: argparse.Namespace) -> int:
         with Path(args.file).open("rb") as handle:
             total = sum(1 for line in handle if line.strip())
     try:
-        sent = publish_messages(read_lines(args.file), bootstrap, args.topic, total=total)
+        sent = publish_messages(read_lines(args.file), bootstrap, args.topic, total=total,
+                                security=kafka_python_options(settings))
     except PublishError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

@@ -13,6 +13,7 @@ from pathlib import Path
 from settings import KafkaSettings, WorkerSettings
 from simulator import CityConfig, SimMessage, generate, simulate, summary
 from streams.core.config import load_rules
+from streams.kafka_security import kafka_python_options
 
 DAY = timedelta(days=1)
 
@@ -75,8 +76,9 @@ def _run(args: argparse.Namespace) -> int:
         if args.publish:
             from sgi.publish import publish_messages
 
-            bootstrap = args.bootstrap or KafkaSettings().bootstrap
-            publish_messages(lines, bootstrap, total=len(messages), progress=True)
+            kafka = KafkaSettings()
+            publish_messages(lines, args.bootstrap or kafka.bootstrap, total=len(messages), progress=True,
+                             security=kafka_python_options(kafka))
         else:
             _write(lines, args.out, len(messages))
     except BrokenPipeError:  # e.g. `sgi simulate | head`

@@ -9,6 +9,7 @@ from datetime import timedelta
 
 from settings import MISSING_KEY, KafkaSettings, WorkerSettings, load_secret, selected_stages
 from streams.kafka_admin import ensure_changelogs, ensure_topics
+from streams.kafka_security import kafka_python_options
 
 
 def build_worker_app(kafka: KafkaSettings, worker: WorkerSettings, secret: bytes):  # type: ignore[no-untyped-def]
@@ -33,7 +34,8 @@ def _run(args: argparse.Namespace) -> int:
         return 2
     kafka = KafkaSettings()
     worker = WorkerSettings()
-    created = ensure_topics(kafka.bootstrap, kafka.partitions, kafka.replication)
+    security = kafka_python_options(kafka)
+    created = ensure_topics(kafka.bootstrap, kafka.partitions, kafka.replication, security)
     if created:
         print(f"created topics: {', '.join(created)}", file=sys.stderr)
     app = build_worker_app(kafka, worker, secret)
@@ -41,6 +43,7 @@ def _run(args: argparse.Namespace) -> int:
         kafka.bootstrap,
         {t.changelog_topic.get_topic_name(): t.partitions or kafka.partitions for t in app.tables.values()},
         kafka.replication,
+        security,
     )
     from faust import Worker
 

@@ -24,6 +24,7 @@ from settings import ClickHouseSettings, KafkaSettings, RetentionSettings
 from sinks.clickhouse import BatchWriter, connect
 from sinks.migrate import migrate
 from sinks.rows import Row, decode, kind_of, local_day, rows_for, shipped_zone
+from streams.kafka_security import kafka_python_options
 from streams.topics import ALERTS, CHILD_STATES, DEADLETTER, EPISODES, EVENTS, PLACE_LINKS
 
 log = logging.getLogger(__name__)
@@ -124,6 +125,7 @@ def run_sink(
             client_id=f"{group_id}-{ch.database}",
             enable_auto_commit=False,
             auto_offset_reset="earliest",
+            **kafka_python_options(kafka),
         )
         uncommitted = 0
 

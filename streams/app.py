@@ -12,6 +12,7 @@ import faust
 
 from settings import KafkaSettings, WorkerSettings
 from streams import topics as names
+from streams.kafka_security import faust_credentials
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,7 @@ def build_app(kafka: KafkaSettings, worker: WorkerSettings) -> tuple[faust.App, 
     app = faust.App(
         worker.app_id,
         broker=f"kafka://{kafka.bootstrap}",
+        broker_credentials=faust_credentials(kafka),  # None (PLAINTEXT) or SASL_SSL login
         store="memory://",  # tables are rebuilt from their changelog topics at start
         datadir=str(worker.data_dir),
         topic_partitions=kafka.partitions,

@@ -1,19 +1,25 @@
 """Kafka operations on the declared topics (streams/topics.py): create what is missing, read consumer lag.
 
 kafka-python's admin client, imported where it is used so that importing this module costs nothing.
+`security`: the client's login and TLS options, streams.kafka_security.kafka_python_options(settings);
+None for PLAINTEXT.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from streams.topics import TOPICS
 
 
-def create_missing(bootstrap: str, wanted: dict[str, tuple[int, dict[str, str]]], replication: int) -> list[str]:
+def create_missing(bootstrap: str, wanted: dict[str, tuple[int, dict[str, str]]], replication: int,
+                   security: Mapping[str, Any] | None = None) -> list[str]:
     """Create each topic of `wanted` (name -> (partitions, configs)) that does not exist yet; existing
     ones are left as they are. Returns the names created."""
     from kafka.admin import KafkaAdminClient, NewTopic
 
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="sgi-topics")
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="sgi-topics", **(security or {}))
     try:
         existing = set(admin.list_topics())
         missing = [
@@ -28,25 +34,28 @@ def create_missing(bootstrap: str, wanted: dict[str, tuple[int, dict[str, str]]]
         admin.close()
 
 
-def ensure_topics(bootstrap: str, default_partitions: int, replication: int = 1) -> list[str]:
+def ensure_topics(bootstrap: str, default_partitions: int, replication: int = 1,
+                  security: Mapping[str, Any] | None = None) -> list[str]:
     """Create any missing pipeline topic (TOPICS). Returns the names created."""
     wanted = {
         spec.name: (spec.partitions or default_partitions,
                     {"retention.ms": str(spec.retention_ms), "cleanup.policy": spec.cleanup_policy})
         for spec in TOPICS
     }
-    return create_missing(bootstrap, wanted, replication)
+    return create_missing(bootstrap, wanted, replication, security)
 
 
-def ensure_changelogs(bootstrap: str, partitions_by_topic: dict[str, int], replication: int = 1) -> list[str]:
+def ensure_changelogs(bootstrap: str, partitions_by_topic: dict[str, int], replication: int = 1,
+                      security: Mapping[str, Any] | None = None) -> list[str]:
     """Create the Faust tables' changelog topics (compacted) before the worker starts: when Faust
     creates them itself, its first write can race the metadata and crash the agent
     (PartitionsMismatch: '... changelog topic has 0 partitions')."""
     wanted = {name: (partitions, {"cleanup.policy": "compact"}) for name, partitions in partitions_by_topic.items()}
-    return create_missing(bootstrap, wanted, replication)
+    return create_missing(bootstrap, wanted, replication, security)
 
 
-def group_lag(bootstrap: str, topics_by_group: dict[str, tuple[str, ...]]) -> tuple[int, dict[str, int]]:
+def group_lag(bootstrap: str, topics_by_group: dict[str, tuple[str, ...]],
+              security: Mapping[str, Any] | None = None) -> tuple[int, dict[str, int]]:
     """(messages on each group's topics it has not committed yet, committed messages by topic).
 
     A partition a group has never committed counts from its earliest offset, so a group that has
@@ -54,8 +63,8 @@ def group_lag(bootstrap: str, topics_by_group: dict[str, tuple[str, ...]]) -> tu
     from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
     from kafka.admin import OffsetSpec
 
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="sgi-lag")
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, client_id="sgi-lag")
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="sgi-lag", **(security or {}))
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, client_id="sgi-lag", **(security or {}))
     try:
         every_topic = sorted({topic for topics in topics_by_group.values() for topic in topics})
         partitions = [TopicPartition(t, p) for t in every_topic for p in sorted(consumer.partitions_for_topic(t) or ())]

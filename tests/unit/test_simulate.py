@@ -429,15 +429,20 @@ def test_command_writes_json_lines_and_a_summary(tmp_path, capsys) -> None:
 def test_command_publishes_through_the_publisher(monkeypatch) -> None:
     sent: dict[str, Any] = {}
 
-    def fake_publish(messages, bootstrap, topic=None, total=None, progress=True):  # type: ignore[no-untyped-def]
+    def fake_publish(  # type: ignore[no-untyped-def]
+        messages, bootstrap, topic=None, total=None, progress=True, security=None
+    ):
         sent["lines"], sent["bootstrap"], sent["total"] = list(messages), bootstrap, total
+        sent["security"] = security
         return len(sent["lines"])
 
     monkeypatch.setattr("sgi.publish.publish_messages", fake_publish)
+    monkeypatch.delenv("SGI_KAFKA_SECURITY_PROTOCOL", raising=False)
     args = _parser().parse_args(["simulate", "--days", "7", "--scale", "0.1", "--start", "2015-01-05",
                                  "--publish", "--bootstrap", "broker:9092"])
     assert args.func(args) == 0
     assert sent["bootstrap"] == "broker:9092" and sent["total"] == len(sent["lines"]) > 0
+    assert sent["security"] == {}  # PLAINTEXT: no login options
 
 
 def test_realtime_pacing_follows_recorded_at(monkeypatch) -> None:
