@@ -17,7 +17,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, PrivateAttr, TypeAdapter
 
 from models.derived import Alert, ChildSnapshot, Episode, Fact, Place, PlaceLink
 from models.events import CseLevel
@@ -26,7 +26,7 @@ from streams.core.config import SNAPSHOT_WINDOW, RulesConfig
 from streams.core.messages import Message, PlaceRetract, Retire, Tick, ToChild
 from streams.core.places import place_keys, primary_place_key
 from streams.core.rules import child_rules, is_final, reconcile
-from streams.core.view import FLAGS, ChildView, EpisodeView, derive, fact_order
+from streams.core.view import FLAGS, ChildView, EpisodeView, add_fact, derive, fact_order
 
 DAYS_30 = timedelta(days=30)
 DAYS_90 = timedelta(days=90)
@@ -55,6 +55,17 @@ class ChildState(BaseModel):
     retired_into: str | None = None
     clock: AwareDatetime | None = None
     due_at: AwareDatetime | None = None
+    # The view of exactly `facts` (the dict it was derived from, and the view), kept between steps in
+    # memory only: a new fact folds into it (view.add_fact) instead of re-deriving the whole history.
+    _view: tuple[dict[str, Fact], ChildView] | None = PrivateAttr(default=None)
+
+    def __eq__(self, other: object) -> bool:
+        """Equal fields (the cached view is not part of the state)."""
+        if not isinstance(other, ChildState):
+            return NotImplemented
+        return self.__dict__ == other.__dict__
+
+    __hash__ = None  # type: ignore[assignment]  # dict fields: never hashable
 
     def to_json(self) -> bytes:
         return self.model_dump_json().encode("utf-8")
@@ -100,7 +111,10 @@ def step_child(
         if msg.fact.event_id in state.facts:
             return state, _last_emitted(state)
         state = _prune(state, now, config)
-        state = state.model_copy(update={"facts": {**state.facts, msg.fact.event_id: msg.fact}})
+        before = view_of(state)
+        facts = {**state.facts, msg.fact.event_id: msg.fact}
+        state = state.model_copy(update={"facts": facts})
+        state._view = (facts, add_fact(before, msg.fact))
     elif isinstance(msg, Absorb):
         base = _prune(state if state is not None else ChildState(key=msg.into_key), now, config)
         absorbed = _prune(msg.state, now, config)
@@ -121,6 +135,16 @@ def step_child(
     else:
         state = _prune(state, now, config)
     return _evaluate(state, now, config)
+
+
+def view_of(state: ChildState) -> ChildView:
+    """The state's view: the cached one when it was derived from these very facts, else a full fold."""
+    cached = state._view
+    if cached is not None and cached[0] is state.facts:
+        return cached[1]
+    view = derive(state.key, state.facts.values())
+    state._view = (state.facts, view)
+    return view
 
 
 def _last_emitted(state: ChildState) -> list[ChildOutput]:
@@ -186,7 +210,7 @@ def _retire(
 
 
 def _evaluate(state: ChildState, now: datetime, config: RulesConfig) -> tuple[ChildState, list[ChildOutput]]:
-    view = derive(state.key, state.facts.values())
+    view = view_of(state)
     horizon = now - config.child_horizon
     # Every other key this child is known by: from its facts (order-independent), accumulated
     # (so a key survives its facts being pruned).
@@ -227,7 +251,7 @@ def _prune(state: ChildState, now: datetime, config: RulesConfig) -> ChildState:
     live = {identifier: alert for identifier, alert in state.alerts.items() if not is_final(alert, horizon)}
     if len(live) == len(state.alerts) and all(fact.occurred_at >= horizon for fact in state.facts.values()):
         return state  # nothing is old enough to forget (the usual case)
-    keep = _needed(derive(state.key, state.facts.values()), live, horizon)
+    keep = _needed(view_of(state), live, horizon)
     facts = {event_id: fact for event_id, fact in state.facts.items() if event_id in keep}
     if len(facts) == len(state.facts) and len(live) == len(state.alerts):
         return state

@@ -30,6 +30,10 @@ Destination = Literal["child", "place"]
 Addressed = tuple[Literal["child"], str, ChildMessage] | tuple[Literal["place"], str, PlaceMessage]
 
 
+class IncrementalMismatch(AssertionError):
+    """The checking mode found an incremental step that differs from the full recompute."""
+
+
 class Engine:
     """Identity, children and places in dicts; `process` one fact, `advance` the clock.
 
@@ -37,11 +41,16 @@ class Engine:
     see them go); `episodes` by (child_key, episode_ref); `snapshots` by child key. With
     `roundtrip=True` every state and child message goes through its JSON form after each step, as it
     would through a Faust table and a topic (the tests use it to prove the states serialise).
+
+    With `check=True` (the checking mode, for tests) every child step is also run on a copy of the
+    state read back from JSON, which carries no cached view, so the step folds the whole history
+    again; any difference in the new state or the outputs raises IncrementalMismatch.
     """
 
-    def __init__(self, config: RulesConfig, *, roundtrip: bool = False) -> None:
+    def __init__(self, config: RulesConfig, *, roundtrip: bool = False, check: bool = False) -> None:
         self.config = config
         self.roundtrip = roundtrip
+        self.check = check
         self.identity = IdentityState()
         self.children: dict[str, ChildState] = {}
         self.places: dict[str, PlaceState] = {}
@@ -99,7 +108,13 @@ class Engine:
                 _, key, child_message = addressed
                 if self.roundtrip:
                     child_message = CHILD_MESSAGES.validate_json(CHILD_MESSAGES.dump_json(child_message))
-                child_state, outputs = step_child(self.children.get(key), child_message, now, self.config)
+                before = self.children.get(key)
+                if self.check:
+                    fresh = ChildState.from_json(before.to_json()) if before is not None else None
+                    expected = step_child(fresh, child_message, now, self.config)
+                child_state, outputs = step_child(before, child_message, now, self.config)
+                if self.check and expected != (child_state, outputs):
+                    raise IncrementalMismatch(key, child_message, expected, (child_state, outputs))
                 self._store_child(key, child_state)
                 for output in outputs:
                     self._route(output, queue, records)
