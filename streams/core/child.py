@@ -25,7 +25,7 @@ from streams.core.clock import TICK, age_at, age_band, as_utc, encompass_deadlin
 from streams.core.config import SNAPSHOT_WINDOW, RulesConfig
 from streams.core.messages import Message, PlaceRetract, Retire, Tick, ToChild
 from streams.core.places import place_keys, primary_place_key
-from streams.core.rules import child_rules, is_final, reconcile
+from streams.core.rules import Memo, child_rules, is_final, reconcile
 from streams.core.view import FLAGS, ChildView, EpisodeView, add_fact, derive, fact_order
 
 DAYS_30 = timedelta(days=30)
@@ -58,6 +58,9 @@ class ChildState(BaseModel):
     # The view of exactly `facts` (the dict it was derived from, and the view), kept between steps in
     # memory only: a new fact folds into it (view.add_fact) instead of re-deriving the whole history.
     _view: tuple[dict[str, Fact], ChildView] | None = PrivateAttr(default=None)
+    # The rules' results per group with the objects they were computed from (rules.Memo): shared by
+    # the states a step derives from this one, never serialised.
+    _memo: Memo = PrivateAttr(default_factory=dict)
 
     def __eq__(self, other: object) -> bool:
         """Equal fields (the cached view is not part of the state)."""
@@ -216,7 +219,7 @@ def _evaluate(state: ChildState, now: datetime, config: RulesConfig) -> tuple[Ch
     # (so a key survives its facts being pruned).
     named = {key for fact in state.facts.values() for key in fact.child_keys}
     state = state.model_copy(update={"merged_keys": sorted((set(state.merged_keys) | named) - {state.key})})
-    evaluation = child_rules(view, now, config)
+    evaluation = child_rules(view, now, config, state._memo)
     alerts, alert_changes = reconcile("child", state.key, state.alerts, evaluation.wanted, now, horizon)
     episodes, episode_changes = _episodes(state, view, now, horizon)
     # Every retained fact's links are stored for the boards; the place stage itself drops links
@@ -255,7 +258,9 @@ def _prune(state: ChildState, now: datetime, config: RulesConfig) -> ChildState:
     facts = {event_id: fact for event_id, fact in state.facts.items() if event_id in keep}
     if len(facts) == len(state.facts) and len(live) == len(state.alerts):
         return state
-    return state.model_copy(update={"facts": facts, "alerts": live})
+    pruned = state.model_copy(update={"facts": facts, "alerts": live})
+    pruned._memo = {}  # results for forgotten groups would only take memory
+    return pruned
 
 
 def _same(before: BaseModel | None, after: BaseModel) -> bool:
