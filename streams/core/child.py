@@ -14,6 +14,7 @@ Routing the outputs: Alert/Episode/ChildSnapshot are records for their topics; P
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from datetime import datetime, timedelta
 from typing import Annotated, Literal
 
@@ -24,7 +25,7 @@ from models.events import CseLevel
 from streams.core.clock import TICK, age_at, age_band, as_utc, encompass_deadline, next_birthday
 from streams.core.config import SNAPSHOT_WINDOW, RulesConfig
 from streams.core.messages import Message, PlaceRetract, Retire, Tick, ToChild
-from streams.core.places import place_keys, primary_place_key
+from streams.core.places import PlaceKind, place_keys, primary_place_key
 from streams.core.rules import Memo, child_rules, is_final, reconcile
 from streams.core.view import FLAGS, ChildView, EpisodeView, add_fact, derive, fact_order
 
@@ -61,6 +62,9 @@ class ChildState(BaseModel):
     # The rules' results per group with the objects they were computed from (rules.Memo): shared by
     # the states a step derives from this one, never serialised.
     _memo: Memo = PrivateAttr(default_factory=dict)
+    # The view the last evaluation ran on: its episode records and links are reused for what did
+    # not change (identity of the view's parts, see view.add_fact).
+    _evaluated: ChildView | None = PrivateAttr(default=None)
 
     def __eq__(self, other: object) -> bool:
         """Equal fields (the cached view is not part of the state)."""
@@ -118,6 +122,7 @@ def step_child(
         facts = {**state.facts, msg.fact.event_id: msg.fact}
         state = state.model_copy(update={"facts": facts})
         state._view = (facts, add_fact(before, msg.fact))
+        return _evaluate(state, now, config, added=msg.fact)
     elif isinstance(msg, Absorb):
         base = _prune(state if state is not None else ChildState(key=msg.into_key), now, config)
         absorbed = _prune(msg.state, now, config)
@@ -212,19 +217,25 @@ def _retire(
     return tombstone, outputs
 
 
-def _evaluate(state: ChildState, now: datetime, config: RulesConfig) -> tuple[ChildState, list[ChildOutput]]:
+def _evaluate(
+    state: ChildState, now: datetime, config: RulesConfig, added: Fact | None = None
+) -> tuple[ChildState, list[ChildOutput]]:
+    """Re-evaluate the rules and emit what changed. `added`: the one fact this step added to a state
+    evaluated before (what lets the links be updated for that fact alone)."""
     view = view_of(state)
     horizon = now - config.child_horizon
     # Every other key this child is known by: from its facts (order-independent), accumulated
-    # (so a key survives its facts being pruned).
-    named = {key for fact in state.facts.values() for key in fact.child_keys}
-    state = state.model_copy(update={"merged_keys": sorted((set(state.merged_keys) | named) - {state.key})})
+    # (so a key survives its facts being pruned). An evaluated state already holds its facts' keys.
+    named = set(added.child_keys) if added is not None else {k for f in state.facts.values() for k in f.child_keys}
+    merged_keys = sorted((set(state.merged_keys) | named) - {state.key})
+    if merged_keys != state.merged_keys:
+        state = state.model_copy(update={"merged_keys": merged_keys})
     evaluation = child_rules(view, now, config, state._memo)
     alerts, alert_changes = reconcile("child", state.key, state.alerts, evaluation.wanted, now, horizon)
     episodes, episode_changes = _episodes(state, view, now, horizon)
     # Every retained fact's links are stored for the boards; the place stage itself drops links
     # older than its own horizon, so a backfill still fills the places table without raising alerts.
-    links, link_changes = _links(state, view, now - config.child_horizon)
+    links, link_changes = _links(state, view, now - config.child_horizon, added)
     snapshot = _snapshot(state, view, alerts, now, config)
     snapshot_changes = [] if _same(state.snapshot, snapshot) else [snapshot]
     new_state = state.model_copy(
@@ -237,6 +248,7 @@ def _evaluate(state: ChildState, now: datetime, config: RulesConfig) -> tuple[Ch
             "due_at": min(filter(None, (_due(view, now, config), evaluation.next_change)), default=None),
         }
     )
+    new_state._evaluated = view
     outputs: list[ChildOutput] = [*alert_changes, *episode_changes, *link_changes, *snapshot_changes]
     return new_state, outputs
 
@@ -265,7 +277,9 @@ def _prune(state: ChildState, now: datetime, config: RulesConfig) -> ChildState:
 
 def _same(before: BaseModel | None, after: BaseModel) -> bool:
     """Equal but for `changed_at` (so a record is emitted only when something in it changed)."""
-    return before is not None and before.model_copy(update={"changed_at": getattr(after, "changed_at", None)}) == after
+    if before is None or type(before) is not type(after):
+        return False
+    return {**before.__dict__, "changed_at": None} == {**after.__dict__, "changed_at": None}
 
 
 # --- derived records ----------------------------------------------------------------------------
@@ -307,12 +321,16 @@ def _episodes(
     history: its last record stands, whatever of it is still in state."""
     episodes: dict[str, Episode] = {}
     changed: list[Episode] = []
+    evaluated = state._evaluated.episodes if state._evaluated is not None else {}
     for ref, episode_view in view.episodes.items():
         still_open = episode_view.start is not None and episode_view.end is None
-        if not still_open and all(fact.occurred_at < horizon for fact in episode_view.facts):
+        if not still_open and episode_view.facts[-1].occurred_at < horizon:  # facts are in time order
+            continue
+        before = state.episodes.get(ref)
+        if before is not None and evaluated.get(ref) is episode_view:
+            episodes[ref] = before  # the same episode as last time: the same record
             continue
         record = _episode_record(state.key, episode_view, now)
-        before = state.episodes.get(ref)
         if _same(before, record) and before is not None:
             episodes[ref] = before
         else:
@@ -321,7 +339,10 @@ def _episodes(
     return episodes, changed
 
 
-def _place_roles(fact: Fact) -> list[tuple[Literal["last_seen", "found", "named"], Place]]:
+LinkRole = Literal["last_seen", "found", "named"]
+
+
+def _place_roles(fact: Fact) -> list[tuple[LinkRole, Place]]:
     if fact.event_type == "missing.started" and fact.place is not None:
         return [("last_seen", fact.place)]
     if fact.event_type == "missing.ended" and fact.place is not None:
@@ -331,32 +352,56 @@ def _place_roles(fact: Fact) -> list[tuple[Literal["last_seen", "found", "named"
     return []
 
 
-def _links(state: ChildState, view: ChildView, since: datetime) -> tuple[dict[str, PlaceLink], list[PlaceLink]]:
+def _link(state: ChildState, fact: Fact, role: LinkRole, place: Place, place_key: str, kind: PlaceKind,
+          level: CseLevel) -> PlaceLink:
+    return PlaceLink(
+        place_key=place_key,
+        place_kind=kind,
+        place=place,
+        child_key=state.key,
+        event_id=fact.event_id,
+        role=role,
+        occurred_at=as_utc(fact.occurred_at),
+        child_cse_level=level,
+    )
+
+
+def _links(
+    state: ChildState, view: ChildView, since: datetime, added: Fact | None
+) -> tuple[dict[str, PlaceLink], list[PlaceLink]]:
     """Child -> place links, one per (event, place key), for events since `since`; a link is emitted
-    again when the child's CSE level as of its event
-    changes (a late assessment) or, after a merge, under the surviving key."""
-    desired: dict[str, PlaceLink] = {}
-    for fact in view.facts:
-        roles = _place_roles(fact) if fact.occurred_at >= since else []
+    again when the child's CSE level as of its event changes (a late assessment) or, after a merge,
+    under the surviving key.
+
+    When this step only added a fact that is not an assessment to a state evaluated before, every
+    other link is what it was: only the new fact's links are built. Otherwise each link is checked
+    against the last one emitted and built again only when its CSE level changed."""
+    evaluated = state._evaluated
+    if added is not None and evaluated is not None and evaluated.assessments is view.assessments:
+        desired = {key: link for key, link in state.links.items() if link.occurred_at >= since}
+        facts: tuple[Fact, ...] = (added,) if added.occurred_at >= since else ()
+    else:
+        desired = {}
+        facts = view.facts[bisect_left(view.facts, since, key=lambda fact: fact.occurred_at):]
+    changed: list[PlaceLink] = []
+    for fact in facts:
+        roles = _place_roles(fact)
         if not roles:
             continue
         level = view.cse_level_at(fact.occurred_at)
         for role, place in roles:
             for place_key, kind in place_keys(place):
-                desired.setdefault(
-                    f"{fact.event_id}|{place_key}",
-                    PlaceLink(
-                        place_key=place_key,
-                        place_kind=kind,
-                        place=place,
-                        child_key=state.key,
-                        event_id=fact.event_id,
-                        role=role,
-                        occurred_at=as_utc(fact.occurred_at),
-                        child_cse_level=level,
-                    ),
-                )
-    changed = [link for key, link in desired.items() if state.links.get(key) != link]
+                key = f"{fact.event_id}|{place_key}"
+                if key in desired:
+                    continue
+                before = state.links.get(key)
+                if before is not None and before.child_cse_level == level and before.child_key == state.key:
+                    desired[key] = before
+                    continue
+                link = _link(state, fact, role, place, place_key, kind, level)
+                desired[key] = link
+                if before != link:
+                    changed.append(link)
     return desired, changed
 
 
@@ -374,7 +419,10 @@ def _snapshot(
     ]
     assessment = view.cse_at(now)
     sex = view.flag_fact("sex", now)
-    seen = [f for f in view.facts if f.occurred_at <= now]
+    facts = view.facts
+    seen_until = bisect_right(facts, now, key=lambda fact: fact.occurred_at)  # facts at or before now
+    window_from = bisect_right(facts, now - SNAPSHOT_WINDOW, key=lambda fact: fact.occurred_at)
+    last_seen = facts[seen_until - 1] if seen_until else None
     return ChildSnapshot(
         child_key=state.key,
         merged_keys=list(state.merged_keys),
@@ -391,9 +439,9 @@ def _snapshot(
         episodes_90d=sum(1 for at in starts if now - DAYS_90 < at <= now),
         last_interview_at=as_utc(max(completed)) if completed else None,
         da_incidents_12m=sum(1 for i in view.incidents.values() if now - SNAPSHOT_WINDOW < i.at <= now),
-        agencies=sorted({f.agency.value for f in seen if now - SNAPSHOT_WINDOW < f.occurred_at}),
+        agencies=sorted({f.agency.value for f in facts[window_from:seen_until]}),
         open_alerts=sorted(identifier for identifier, alert in alerts.items() if alert.status == "open"),
-        last_event_at=as_utc(seen[-1].occurred_at) if seen else None,
+        last_event_at=as_utc(last_seen.occurred_at) if last_seen is not None else None,
         changed_at=as_utc(now),
     )
 
@@ -438,8 +486,13 @@ def _due(view: ChildView, now: datetime, config: RulesConfig) -> datetime | None
     snapshot count or age band changes. (Rolling-window edges come from the rules' Evaluation.)"""
     rules = config.rules
     candidates: list[datetime] = []
-    for fact in view.facts:
-        candidates += [fact.occurred_at, fact.occurred_at + SNAPSHOT_WINDOW]
+    # The first fact after now (a future-dated fact comes due) and the first to leave the snapshot's
+    # 12-month window after now: the facts are in time order.
+    facts = view.facts
+    upcoming = bisect_right(facts, now, key=lambda fact: fact.occurred_at)
+    leaving = bisect_right(facts, now - SNAPSHOT_WINDOW, key=lambda fact: fact.occurred_at)
+    candidates += [facts[index].occurred_at for index in (upcoming,) if index < len(facts)]
+    candidates += [facts[index].occurred_at + SNAPSHOT_WINDOW for index in (leaving,) if index < len(facts)]
     for episode in view.episodes.values():
         if episode.start is not None:
             at = episode.start.occurred_at
