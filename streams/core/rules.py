@@ -26,6 +26,7 @@ Decisions where EVENTS.md is silent (each rule's docstring says more):
 from __future__ import annotations
 
 import hashlib
+from functools import lru_cache
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
@@ -57,6 +58,7 @@ class Wanted:
     standing: bool = False
 
 
+@lru_cache(maxsize=1 << 16)  # the same alerts are looked up on every step of their subject
 def alert_id(rule: str, subject: str, anchor: str) -> str:
     return hashlib.sha256(f"{rule}|{subject}|{anchor}".encode()).hexdigest()[:32]
 
@@ -806,6 +808,16 @@ def reconcile(
         identifier = alert_id(want.rule, subject, want.anchor)
         wanted_ids.add(identifier)
         before = current.get(identifier)
+        status: Literal["open", "resolved"] = "resolved" if want.resolved_at is not None else "open"
+        if (
+            before is not None
+            and before.status == status
+            and before.opened_at == want.opened_at
+            and before.resolved_at == want.resolved_at
+            and before.summary == want.summary
+            and tuple(before.evidence) == want.evidence
+        ):
+            continue  # unchanged: nothing to build or send
         if before is None and (
             (want.resolved_at is not None and want.resolved_at < horizon)
             or (not want.by_clock and not want.standing and want.opened_at < horizon)
@@ -816,7 +828,7 @@ def reconcile(
             rule=want.rule,
             subject_kind=subject_kind,
             subject=subject,
-            status="resolved" if want.resolved_at is not None else "open",
+            status=status,
             opened_at=want.opened_at,
             resolved_at=want.resolved_at,
             evidence=list(want.evidence),
