@@ -16,9 +16,9 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
 from datetime import datetime, timedelta
-from typing import Annotated, Literal
+from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, PrivateAttr, TypeAdapter
+from pydantic import AwareDatetime, BaseModel, ConfigDict, PrivateAttr
 
 from models.derived import Alert, ChildSnapshot, Episode, Fact, Place, PlaceLink
 from models.events import CseLevel
@@ -93,11 +93,6 @@ class Absorb(Message):
 ChildMessage = ToChild | Retire | Absorb | Tick
 ChildOutput = Alert | Episode | ChildSnapshot | PlaceLink | PlaceRetract | Absorb | ToChild
 
-# For the shell: one JSON codec for everything on the children topic.
-CHILD_MESSAGES: TypeAdapter[ChildMessage] = TypeAdapter(
-    Annotated[ToChild | Retire | Absorb | Tick, Field(discriminator="kind")]
-)
-
 
 def step_child(
     state: ChildState | None, msg: ChildMessage, now: datetime, config: RulesConfig
@@ -160,12 +155,6 @@ def _last_emitted(state: ChildState) -> list[ChildOutput]:
     lost what the step sent: send the last versions again (downstream keeps the latest by id)."""
     snapshot: list[ChildOutput] = [state.snapshot] if state.snapshot is not None else []
     return [*state.alerts.values(), *state.episodes.values(), *snapshot, *state.links.values()]
-
-
-def next_due(state: ChildState | None) -> datetime | None:
-    """When the child next needs a Tick (a deadline passing, a window edge), or None. Cheap: the
-    step stores it."""
-    return state.due_at if state is not None else None
 
 
 def _forward(into_key: str, msg: ChildMessage) -> list[ChildOutput]:
@@ -493,18 +482,34 @@ def _due(view: ChildView, now: datetime, config: RulesConfig) -> datetime | None
     leaving = bisect_right(facts, now - SNAPSHOT_WINDOW, key=lambda fact: fact.occurred_at)
     candidates += [facts[index].occurred_at for index in (upcoming,) if index < len(facts)]
     candidates += [facts[index].occurred_at + SNAPSHOT_WINDOW for index in (leaving,) if index < len(facts)]
+    # A deadline is a due item only while it can raise something: not when the need was met (or the
+    # episode ended) by then, so the clock never wakes a child for nothing.
     for episode in view.episodes.values():
         if episode.start is not None:
             at = episode.start.occurred_at
-            candidates += [at + rules.long_missing.delay + TICK, at + DAYS_30, at + DAYS_90]
-        if episode.end is not None:
-            candidates.append(episode.end.occurred_at + rules.rhi_overdue.delay + TICK)
+            candidates += [at + DAYS_30, at + DAYS_90]
+            deadline = at + rules.long_missing.delay
+            if config.enabled("long_missing") and (episode.end is None or episode.end.occurred_at > deadline):
+                candidates.append(deadline + TICK)
+        if episode.end is not None and config.enabled("rhi_overdue"):
+            deadline = episode.end.occurred_at + rules.rhi_overdue.delay
+            met = episode.met
+            if met is None or met.occurred_at > deadline:
+                candidates.append(deadline + TICK)
     encompass = rules.encompass_overdue
     for incident in view.incidents.values():
         candidates.append(incident.at + SNAPSHOT_WINDOW)
-        deadline = encompass_deadline(incident.at, config.zone, encompass.deadline_time, encompass.non_school_days)
-        candidates.append(deadline + TICK)
         notified = incident.notified
+        age = age_at(view.birth_month, incident.at, config.zone)
+        if (
+            config.enabled("encompass_overdue")
+            and incident.child_present
+            and age is not None
+            and encompass.school_age_min <= age <= encompass.school_age_max
+        ):
+            deadline = encompass_deadline(incident.at, config.zone, encompass.deadline_time, encompass.non_school_days)
+            if notified is None or notified[0] > deadline:
+                candidates.append(deadline + TICK)
         if notified is not None:
             candidates.append(notified[0])
     birthday = next_birthday(view.birth_month, now, config.zone)

@@ -26,11 +26,11 @@ Decisions where EVENTS.md is silent (each rule's docstring says more):
 from __future__ import annotations
 
 import hashlib
-from functools import lru_cache
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Literal, NamedTuple, TypeVar
 
 from models.derived import Alert, Fact, PlaceLink
@@ -227,7 +227,7 @@ def _stretch_alerts(rule: str, stretches: list[Stretch], summary: str) -> list[W
 LATER = datetime.max.replace(tzinfo=UTC)
 # (rule, ref) -> (the objects the result was computed from, the result); compared by identity.
 Memo = dict[tuple[str, str], tuple[tuple[object, ...], list[Wanted]]]
-Group = TypeVar("Group", EpisodeView, PlanView, IncidentView)
+Group = TypeVar("Group", bound=EpisodeView | PlanView | IncidentView)
 
 
 def _same_inputs(before: tuple[object, ...], now: tuple[object, ...]) -> bool:
@@ -356,12 +356,23 @@ def _long_missing_one(episode: EpisodeView, view: ChildView, config: RulesConfig
     return wanted
 
 
-def missing_while_vulnerable(view: ChildView, now: datetime, config: RulesConfig, memo: Memo | None = None) -> list[Wanted]:
+def missing_while_vulnerable(
+    view: ChildView, now: datetime, config: RulesConfig, memo: Memo | None = None
+) -> list[Wanted]:
     """A missing.started while, as of its time, the child is on an active CP plan, looked after (the
     latest looked_after reported at or before the start), or at CSE risk in the configured levels
     (the latest assessment at or before the start). Resolves when the episode ends. The facts that
     made the child vulnerable are evidence too, so pruning never loses them while the alert lives."""
-    return _per_group("missing_while_vulnerable", view.episodes, _missing_while_vulnerable_one, _reads_as_of_start, view, now, config, memo)
+    return _per_group(
+        "missing_while_vulnerable",
+        view.episodes,
+        _missing_while_vulnerable_one,
+        _reads_as_of_start,
+        view,
+        now,
+        config,
+        memo,
+    )
 
 
 def _missing_while_vulnerable_one(episode: EpisodeView, view: ChildView, config: RulesConfig) -> list[Wanted]:
@@ -526,12 +537,16 @@ def _low_run(run: list[Fact], resolver: Fact | None, under_age: int) -> Wanted:
     )
 
 
-def da_high_risk_no_marac(view: ChildView, now: datetime, config: RulesConfig, memo: Memo | None = None) -> list[Wanted]:
+def da_high_risk_no_marac(
+    view: ChildView, now: datetime, config: RulesConfig, memo: Memo | None = None
+) -> list[Wanted]:
     """A DA incident reported with dash_score >= threshold or a configured dash_risk (on any report
     of the incident_ref; the first such report opens it) and not referred to MARAC by then. Resolves
     at the first report of the same incident_ref with marac_referred true; a referral at or before
     the high-risk report means it never fires."""
-    return _per_group("da_high_risk_no_marac", view.incidents, _da_high_risk_no_marac_one, _reads_nothing, view, now, config, memo)
+    return _per_group(
+        "da_high_risk_no_marac", view.incidents, _da_high_risk_no_marac_one, _reads_nothing, view, now, config, memo,
+    )
 
 
 def _da_high_risk_no_marac_one(incident: IncidentView, view: ChildView, config: RulesConfig) -> list[Wanted]:
@@ -570,7 +585,9 @@ def encompass_overdue(view: ChildView, now: datetime, config: RulesConfig, memo:
     09:00 local on the next weekday after the incident (clock.encompass_deadline, skipping the
     configured non-school days). The earliest encompass_notified_at on any report of the incident_ref
     is when the need was met: in time -> never fires; late -> resolved at that time."""
-    return _per_group("encompass_overdue", view.incidents, _encompass_overdue_one, _reads_birth_month, view, now, config, memo)
+    return _per_group(
+        "encompass_overdue", view.incidents, _encompass_overdue_one, _reads_birth_month, view, now, config, memo,
+    )
 
 
 def _encompass_overdue_one(incident: IncidentView, view: ChildView, config: RulesConfig) -> list[Wanted]:
@@ -626,7 +643,9 @@ def _cp_repeat_plan_one(plan: PlanView, view: ChildView, config: RulesConfig) ->
 def da_on_cp_plan(view: ChildView, now: datetime, config: RulesConfig, memo: Memo | None = None) -> list[Wanted]:
     """A DA incident (its first report) while a CP plan is active; resolves when every plan active
     at the incident has ended."""
-    return _per_group("da_on_cp_plan", view.incidents, _da_on_cp_plan_one, _reads_plans_at_incident, view, now, config, memo)
+    return _per_group(
+        "da_on_cp_plan", view.incidents, _da_on_cp_plan_one, _reads_plans_at_incident, view, now, config, memo,
+    )
 
 
 def _da_on_cp_plan_one(incident: IncidentView, view: ChildView, config: RulesConfig) -> list[Wanted]:
