@@ -163,10 +163,15 @@ class KeyedStage(Generic[S]):
         return sends
 
 
+def wall_clock() -> datetime:
+    return datetime.now(UTC)
+
+
 def register(app: faust.App, topics: Topics, rules: RulesConfig, tick_seconds: float = 30.0,
-             stages: frozenset[str] = ALL_STAGES, send: Send | None = None) -> None:
+             stages: frozenset[str] = ALL_STAGES, send: Send | None = None,
+             clock: Callable[[], datetime] = wall_clock) -> None:
     """Registers the correlation agents; `stages` picks some of them (a benchmark times one alone).
-    `send` replaces sending to the topics (the agent tests record what would be sent)."""
+    `send` replaces sending to the topics and `clock` the wall clock (the agent tests use both)."""
     # identifier key -> parent key; on the single resolve partition (IdentityState reads it as a dict)
     parents = app.Table("identity-parents", default=None, key_type=str, partitions=1)
     children = KeyedStage[ChildState](app.Table("child-states", default=None, key_type=str),
@@ -199,7 +204,7 @@ def register(app: faust.App, topics: Topics, rules: RulesConfig, tick_seconds: f
             batches = cast(faust.Stream[Any], stream).take_events  # StreamT does not declare it
             async for batch in batches(BATCH_SIZE, within=BATCH_WAIT):
                 events = [(event.key, event.value, event.message.partition) for event in batch]
-                await send_all(stage.handle_batch(events, codec, datetime.now(UTC)))
+                await send_all(stage.handle_batch(events, codec, clock()))
 
         return process
 
