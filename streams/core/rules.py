@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
-from typing import Literal, NamedTuple, TypeVar
+from typing import Any, Literal, NamedTuple, TypeVar
 
 from models.derived import Alert, Fact, PlaceLink
 from models.events import CSE_RANK, CseLevel
@@ -159,7 +159,12 @@ class Stretch:
 
 
 def rolling_stretches(
-    items: Iterable[Item], window: timedelta, now: datetime, distinct: int, flagged: int = 0
+    items: Iterable[Item],
+    window: timedelta,
+    now: datetime,
+    distinct: int,
+    flagged: int = 0,
+    since: datetime | None = None,
 ) -> list[Stretch]:
     """Sweep the moments a window's contents can change (an item enters at its time, leaves one
     window later) and return each stretch during which the window holds at least `distinct`
@@ -168,11 +173,16 @@ def rolling_stretches(
     The window at moment s is (s - window, s]; an item entering and another leaving at the same
     moment are applied together, so a count that stays at the threshold does not blink. Counts are
     kept incrementally: O(n log n) for n items.
+
+    With `since`, only the moments from `since` on are judged (the caller knows the condition did not
+    hold just before `since`, or began exactly there, and passes every item after `since - window`).
     """
     ordered = sorted(i for i in items if i.at <= now)
     # Leaving moments after `now` are swept too: a stretch open at `now` gets the end it will have if
     # nothing new arrives (clip() hides it until then; the step schedules its next tick at it).
     moments = sorted({i.at for i in ordered} | {i.at + window for i in ordered})
+    if since is not None:
+        moments = sorted({moment for moment in moments if moment >= since} | {since})
     stretches: list[Stretch] = []
     keys: Counter[str] = Counter()
     flags = 0
@@ -202,6 +212,50 @@ def rolling_stretches(
     return stretches
 
 
+def windowed(
+    rule: str,
+    items: list[Item],
+    window: timedelta,
+    now: datetime,
+    distinct: int,
+    config: RulesConfig,
+    memo: Memo | None,
+    flagged: int = 0,
+) -> list[Stretch]:
+    """rolling_stretches, swept again only from the first moment the items changed.
+
+    Moments before the earliest item that was added or removed see the same window, so the stretches
+    that ended before it stand; the sweep restarts at that item's time, or at the start of the stretch
+    holding there. The result does not depend on `now` while no item lies after it (future-dated
+    items: a full sweep, not memoised)."""
+    ordered = tuple(sorted(items))
+    if memo is None or (ordered and ordered[-1].at > now):
+        return rolling_stretches(ordered, window, now, distinct, flagged)
+    cached = memo.get((rule, ""))
+    if cached is None or cached[0][0] is not config:
+        stretches = rolling_stretches(ordered, window, now, distinct, flagged)
+        memo[(rule, "")] = ((config, ordered), stretches)
+        return stretches
+    before: tuple[Item, ...] = cached[0][1]  # type: ignore[assignment]
+    old: list[Stretch] = cached[1]
+    if before == ordered:
+        return old
+    if len(ordered) == len(before) + 1 and ordered[:-1] == before:
+        changed_at = ordered[-1].at  # the usual case: one item after all the others
+    else:
+        first = next(
+            (index for index, (a, b) in enumerate(zip(before, ordered, strict=False)) if a != b),
+            min(len(before), len(ordered)),
+        )
+        changed_at = min(group[first].at for group in (before, ordered) if first < len(group))
+    affected = next((i for i, stretch in enumerate(old) if stretch.end is None or stretch.end >= changed_at), len(old))
+    since = min(changed_at, old[affected].start) if affected < len(old) else changed_at
+    tail = [item for item in ordered if item.at > since - window]
+    stretches = [*old[:affected], *rolling_stretches(tail, window, now, distinct, flagged, since=since)]
+    memo[(rule, "")] = ((config, ordered), stretches)
+    return stretches
+
+
 def _stretch_alerts(rule: str, stretches: list[Stretch], summary: str) -> list[Wanted]:
     return [
         Wanted(
@@ -226,14 +280,14 @@ def _stretch_alerts(rule: str, stretches: list[Stretch], summary: str) -> list[W
 
 LATER = datetime.max.replace(tzinfo=UTC)
 # (rule, ref) -> (the objects the result was computed from, the result); compared by identity.
-Memo = dict[tuple[str, str], tuple[tuple[object, ...], list[Wanted]]]
+Memo = dict[tuple[str, str], tuple[tuple[object, ...], list[Any]]]
 Group = TypeVar("Group", bound=EpisodeView | PlanView | IncidentView)
 
 
 def _same_inputs(before: tuple[object, ...], now: tuple[object, ...]) -> bool:
-    return len(before) == len(now) and all(
-        a is b or (isinstance(a, str | tuple) and a == b) for a, b in zip(before, now, strict=True)
-    )
+    """Tuple equality checks identity first, element by element: the shared parts of a view compare in
+    constant time; parts rebuilt with equal values are equal too (the rules are pure functions)."""
+    return before == now
 
 
 def _per_group(
@@ -287,10 +341,12 @@ def _reads_nothing(group: object, view: ChildView) -> tuple[object, ...]:
 
 
 def _reads_as_of_start(episode: EpisodeView, view: ChildView) -> tuple[object, ...]:
+    """The plans (all of them: the dict is shared until a plan fact arrives, cheaper to compare than
+    the plans active at the start), and the looked-after flag and CSE assessment as of the start."""
     if episode.start is None:
         return ()
     at = episode.start.occurred_at
-    return (tuple(view.active_plans(at)), view.flag_fact("looked_after", at), view.cse_at(at))
+    return (view.plans, view.flag_fact("looked_after", at), view.cse_at(at))
 
 
 def _reads_birth_month(incident: IncidentView, view: ChildView) -> tuple[object, ...]:
@@ -298,7 +354,7 @@ def _reads_birth_month(incident: IncidentView, view: ChildView) -> tuple[object,
 
 
 def _reads_plans_at_incident(incident: IncidentView, view: ChildView) -> tuple[object, ...]:
-    return (tuple(view.active_plans(incident.at)),)
+    return (view.plans,)
 
 
 def rhi_overdue(view: ChildView, now: datetime, config: RulesConfig, memo: Memo | None = None) -> list[Wanted]:
@@ -677,7 +733,7 @@ def repeat_missing(view: ChildView, now: datetime, config: RulesConfig, memo: Me
         for e in view.episodes.values()
         if e.start is not None
     ]
-    stretches = rolling_stretches(items, rule.window, now, rule.count)
+    stretches = windowed("repeat_missing", items, rule.window, now, rule.count, config, memo)
     summary = f"{rule.count} or more missing episodes within {_days(rule.window)}"
     return _stretch_alerts("repeat_missing", stretches, summary)
 
@@ -686,7 +742,7 @@ def da_escalation(view: ChildView, now: datetime, config: RulesConfig, memo: Mem
     """N DA incidents (distinct incident_ref, at their first report) in a rolling window (365 days)."""
     rule = config.rules.da_escalation
     items = [Item(at=i.at, key=i.ref, event_id=i.first.event_id) for i in view.incidents.values()]
-    stretches = rolling_stretches(items, rule.window, now, rule.count)
+    stretches = windowed("da_escalation", items, rule.window, now, rule.count, config, memo)
     return _stretch_alerts("da_escalation", stretches, f"{rule.count} or more DA incidents within {_days(rule.window)}")
 
 
@@ -694,10 +750,25 @@ def multi_agency_concern(view: ChildView, now: datetime, config: RulesConfig, me
     """N distinct source agencies among all the child's events (any type, identity.linked included)
     in a rolling window."""
     rule = config.rules.multi_agency_concern
-    items = [Item(at=f.occurred_at, key=f.agency.value, event_id=f.event_id) for f in view.facts]
-    stretches = rolling_stretches(items, rule.window, now, rule.count)
+    stretches = windowed("multi_agency_concern", _agency_items(view, memo), rule.window, now, rule.count, config, memo)
     summary = f"{rule.count} or more agencies reported concerns within {_days(rule.window)}"
     return _stretch_alerts("multi_agency_concern", stretches, summary)
+
+
+def _agency_items(view: ChildView, memo: Memo | None) -> list[Item]:
+    """One item per fact, in fact order; with a memo, a fact appended after the others adds one item."""
+    facts = view.facts
+    cached = memo.get(("agency-items", "")) if memo is not None else None
+    if cached is not None and len(cached[0]) == len(facts) - 1 and cached[0] == facts[:-1]:
+        last = facts[-1]
+        items = [*cached[1], Item(at=last.occurred_at, key=last.agency.value, event_id=last.event_id)]
+    elif cached is not None and cached[0] == facts:
+        items = cached[1]
+    else:
+        items = [Item(at=f.occurred_at, key=f.agency.value, event_id=f.event_id) for f in facts]
+    if memo is not None:
+        memo[("agency-items", "")] = (facts, items)
+    return items
 
 
 ChildRule = Callable[[ChildView, datetime, RulesConfig, Memo | None], list[Wanted]]
