@@ -14,19 +14,20 @@ Routing the outputs: Alert/Episode/ChildSnapshot are records for their topics; P
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from datetime import datetime, timedelta
-from typing import Annotated, Literal
+from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import AwareDatetime, BaseModel, ConfigDict, PrivateAttr
 
 from models.derived import Alert, ChildSnapshot, Episode, Fact, Place, PlaceLink
 from models.events import CseLevel
 from streams.core.clock import TICK, age_at, age_band, as_utc, encompass_deadline, next_birthday
 from streams.core.config import SNAPSHOT_WINDOW, RulesConfig
 from streams.core.messages import Message, PlaceRetract, Retire, Tick, ToChild
-from streams.core.places import place_keys, primary_place_key
-from streams.core.rules import child_rules, is_final, reconcile
-from streams.core.view import FLAGS, ChildView, EpisodeView, derive, fact_order
+from streams.core.places import PlaceKind, place_keys, primary_place_key
+from streams.core.rules import Memo, child_rules, is_final, reconcile
+from streams.core.view import FLAGS, ChildView, EpisodeView, add_fact, derive, fact_order
 
 DAYS_30 = timedelta(days=30)
 DAYS_90 = timedelta(days=90)
@@ -55,6 +56,23 @@ class ChildState(BaseModel):
     retired_into: str | None = None
     clock: AwareDatetime | None = None
     due_at: AwareDatetime | None = None
+    # The view of exactly `facts` (the dict it was derived from, and the view), kept between steps in
+    # memory only: a new fact folds into it (view.add_fact) instead of re-deriving the whole history.
+    _view: tuple[dict[str, Fact], ChildView] | None = PrivateAttr(default=None)
+    # The rules' results per group with the objects they were computed from (rules.Memo): shared by
+    # the states a step derives from this one, never serialised.
+    _memo: Memo = PrivateAttr(default_factory=dict)
+    # The view the last evaluation ran on: its episode records and links are reused for what did
+    # not change (identity of the view's parts, see view.add_fact).
+    _evaluated: ChildView | None = PrivateAttr(default=None)
+
+    def __eq__(self, other: object) -> bool:
+        """Equal fields (the cached view is not part of the state)."""
+        if not isinstance(other, ChildState):
+            return NotImplemented
+        return self.__dict__ == other.__dict__
+
+    __hash__ = None  # type: ignore[assignment]  # dict fields: never hashable
 
     def to_json(self) -> bytes:
         return self.model_dump_json().encode("utf-8")
@@ -74,11 +92,6 @@ class Absorb(Message):
 
 ChildMessage = ToChild | Retire | Absorb | Tick
 ChildOutput = Alert | Episode | ChildSnapshot | PlaceLink | PlaceRetract | Absorb | ToChild
-
-# For the shell: one JSON codec for everything on the children topic.
-CHILD_MESSAGES: TypeAdapter[ChildMessage] = TypeAdapter(
-    Annotated[ToChild | Retire | Absorb | Tick, Field(discriminator="kind")]
-)
 
 
 def step_child(
@@ -100,7 +113,11 @@ def step_child(
         if msg.fact.event_id in state.facts:
             return state, _last_emitted(state)
         state = _prune(state, now, config)
-        state = state.model_copy(update={"facts": {**state.facts, msg.fact.event_id: msg.fact}})
+        before = view_of(state)
+        facts = {**state.facts, msg.fact.event_id: msg.fact}
+        state = state.model_copy(update={"facts": facts})
+        state._view = (facts, add_fact(before, msg.fact))
+        return _evaluate(state, now, config, added=msg.fact)
     elif isinstance(msg, Absorb):
         base = _prune(state if state is not None else ChildState(key=msg.into_key), now, config)
         absorbed = _prune(msg.state, now, config)
@@ -123,17 +140,21 @@ def step_child(
     return _evaluate(state, now, config)
 
 
+def view_of(state: ChildState) -> ChildView:
+    """The state's view: the cached one when it was derived from these very facts, else a full fold."""
+    cached = state._view
+    if cached is not None and cached[0] is state.facts:
+        return cached[1]
+    view = derive(state.key, state.facts.values())
+    state._view = (state.facts, view)
+    return view
+
+
 def _last_emitted(state: ChildState) -> list[ChildOutput]:
     """A duplicate changes nothing, but it may be a redelivery after a crash that kept the state and
     lost what the step sent: send the last versions again (downstream keeps the latest by id)."""
     snapshot: list[ChildOutput] = [state.snapshot] if state.snapshot is not None else []
     return [*state.alerts.values(), *state.episodes.values(), *snapshot, *state.links.values()]
-
-
-def next_due(state: ChildState | None) -> datetime | None:
-    """When the child next needs a Tick (a deadline passing, a window edge), or None. Cheap: the
-    step stores it."""
-    return state.due_at if state is not None else None
 
 
 def _forward(into_key: str, msg: ChildMessage) -> list[ChildOutput]:
@@ -185,19 +206,25 @@ def _retire(
     return tombstone, outputs
 
 
-def _evaluate(state: ChildState, now: datetime, config: RulesConfig) -> tuple[ChildState, list[ChildOutput]]:
-    view = derive(state.key, state.facts.values())
+def _evaluate(
+    state: ChildState, now: datetime, config: RulesConfig, added: Fact | None = None
+) -> tuple[ChildState, list[ChildOutput]]:
+    """Re-evaluate the rules and emit what changed. `added`: the one fact this step added to a state
+    evaluated before (what lets the links be updated for that fact alone)."""
+    view = view_of(state)
     horizon = now - config.child_horizon
     # Every other key this child is known by: from its facts (order-independent), accumulated
-    # (so a key survives its facts being pruned).
-    named = {key for fact in state.facts.values() for key in fact.child_keys}
-    state = state.model_copy(update={"merged_keys": sorted((set(state.merged_keys) | named) - {state.key})})
-    evaluation = child_rules(view, now, config)
+    # (so a key survives its facts being pruned). An evaluated state already holds its facts' keys.
+    named = set(added.child_keys) if added is not None else {k for f in state.facts.values() for k in f.child_keys}
+    merged_keys = sorted((set(state.merged_keys) | named) - {state.key})
+    if merged_keys != state.merged_keys:
+        state = state.model_copy(update={"merged_keys": merged_keys})
+    evaluation = child_rules(view, now, config, state._memo)
     alerts, alert_changes = reconcile("child", state.key, state.alerts, evaluation.wanted, now, horizon)
     episodes, episode_changes = _episodes(state, view, now, horizon)
     # Every retained fact's links are stored for the boards; the place stage itself drops links
     # older than its own horizon, so a backfill still fills the places table without raising alerts.
-    links, link_changes = _links(state, view, now - config.child_horizon)
+    links, link_changes = _links(state, view, now - config.child_horizon, added)
     snapshot = _snapshot(state, view, alerts, now, config)
     snapshot_changes = [] if _same(state.snapshot, snapshot) else [snapshot]
     new_state = state.model_copy(
@@ -210,6 +237,7 @@ def _evaluate(state: ChildState, now: datetime, config: RulesConfig) -> tuple[Ch
             "due_at": min(filter(None, (_due(view, now, config), evaluation.next_change)), default=None),
         }
     )
+    new_state._evaluated = view
     outputs: list[ChildOutput] = [*alert_changes, *episode_changes, *link_changes, *snapshot_changes]
     return new_state, outputs
 
@@ -227,16 +255,20 @@ def _prune(state: ChildState, now: datetime, config: RulesConfig) -> ChildState:
     live = {identifier: alert for identifier, alert in state.alerts.items() if not is_final(alert, horizon)}
     if len(live) == len(state.alerts) and all(fact.occurred_at >= horizon for fact in state.facts.values()):
         return state  # nothing is old enough to forget (the usual case)
-    keep = _needed(derive(state.key, state.facts.values()), live, horizon)
+    keep = _needed(view_of(state), live, horizon)
     facts = {event_id: fact for event_id, fact in state.facts.items() if event_id in keep}
     if len(facts) == len(state.facts) and len(live) == len(state.alerts):
         return state
-    return state.model_copy(update={"facts": facts, "alerts": live})
+    pruned = state.model_copy(update={"facts": facts, "alerts": live})
+    pruned._memo = {}  # results for forgotten groups would only take memory
+    return pruned
 
 
 def _same(before: BaseModel | None, after: BaseModel) -> bool:
     """Equal but for `changed_at` (so a record is emitted only when something in it changed)."""
-    return before is not None and before.model_copy(update={"changed_at": getattr(after, "changed_at", None)}) == after
+    if before is None or type(before) is not type(after):
+        return False
+    return {**before.__dict__, "changed_at": None} == {**after.__dict__, "changed_at": None}
 
 
 # --- derived records ----------------------------------------------------------------------------
@@ -278,12 +310,16 @@ def _episodes(
     history: its last record stands, whatever of it is still in state."""
     episodes: dict[str, Episode] = {}
     changed: list[Episode] = []
+    evaluated = state._evaluated.episodes if state._evaluated is not None else {}
     for ref, episode_view in view.episodes.items():
         still_open = episode_view.start is not None and episode_view.end is None
-        if not still_open and all(fact.occurred_at < horizon for fact in episode_view.facts):
+        if not still_open and episode_view.facts[-1].occurred_at < horizon:  # facts are in time order
+            continue
+        before = state.episodes.get(ref)
+        if before is not None and evaluated.get(ref) is episode_view:
+            episodes[ref] = before  # the same episode as last time: the same record
             continue
         record = _episode_record(state.key, episode_view, now)
-        before = state.episodes.get(ref)
         if _same(before, record) and before is not None:
             episodes[ref] = before
         else:
@@ -292,7 +328,10 @@ def _episodes(
     return episodes, changed
 
 
-def _place_roles(fact: Fact) -> list[tuple[Literal["last_seen", "found", "named"], Place]]:
+LinkRole = Literal["last_seen", "found", "named"]
+
+
+def _place_roles(fact: Fact) -> list[tuple[LinkRole, Place]]:
     if fact.event_type == "missing.started" and fact.place is not None:
         return [("last_seen", fact.place)]
     if fact.event_type == "missing.ended" and fact.place is not None:
@@ -302,32 +341,56 @@ def _place_roles(fact: Fact) -> list[tuple[Literal["last_seen", "found", "named"
     return []
 
 
-def _links(state: ChildState, view: ChildView, since: datetime) -> tuple[dict[str, PlaceLink], list[PlaceLink]]:
+def _link(state: ChildState, fact: Fact, role: LinkRole, place: Place, place_key: str, kind: PlaceKind,
+          level: CseLevel) -> PlaceLink:
+    return PlaceLink(
+        place_key=place_key,
+        place_kind=kind,
+        place=place,
+        child_key=state.key,
+        event_id=fact.event_id,
+        role=role,
+        occurred_at=as_utc(fact.occurred_at),
+        child_cse_level=level,
+    )
+
+
+def _links(
+    state: ChildState, view: ChildView, since: datetime, added: Fact | None
+) -> tuple[dict[str, PlaceLink], list[PlaceLink]]:
     """Child -> place links, one per (event, place key), for events since `since`; a link is emitted
-    again when the child's CSE level as of its event
-    changes (a late assessment) or, after a merge, under the surviving key."""
-    desired: dict[str, PlaceLink] = {}
-    for fact in view.facts:
-        roles = _place_roles(fact) if fact.occurred_at >= since else []
+    again when the child's CSE level as of its event changes (a late assessment) or, after a merge,
+    under the surviving key.
+
+    When this step only added a fact that is not an assessment to a state evaluated before, every
+    other link is what it was: only the new fact's links are built. Otherwise each link is checked
+    against the last one emitted and built again only when its CSE level changed."""
+    evaluated = state._evaluated
+    if added is not None and evaluated is not None and evaluated.assessments is view.assessments:
+        desired = {key: link for key, link in state.links.items() if link.occurred_at >= since}
+        facts: tuple[Fact, ...] = (added,) if added.occurred_at >= since else ()
+    else:
+        desired = {}
+        facts = view.facts[bisect_left(view.facts, since, key=lambda fact: fact.occurred_at):]
+    changed: list[PlaceLink] = []
+    for fact in facts:
+        roles = _place_roles(fact)
         if not roles:
             continue
         level = view.cse_level_at(fact.occurred_at)
         for role, place in roles:
             for place_key, kind in place_keys(place):
-                desired.setdefault(
-                    f"{fact.event_id}|{place_key}",
-                    PlaceLink(
-                        place_key=place_key,
-                        place_kind=kind,
-                        place=place,
-                        child_key=state.key,
-                        event_id=fact.event_id,
-                        role=role,
-                        occurred_at=as_utc(fact.occurred_at),
-                        child_cse_level=level,
-                    ),
-                )
-    changed = [link for key, link in desired.items() if state.links.get(key) != link]
+                key = f"{fact.event_id}|{place_key}"
+                if key in desired:
+                    continue
+                before = state.links.get(key)
+                if before is not None and before.child_cse_level == level and before.child_key == state.key:
+                    desired[key] = before
+                    continue
+                link = _link(state, fact, role, place, place_key, kind, level)
+                desired[key] = link
+                if before != link:
+                    changed.append(link)
     return desired, changed
 
 
@@ -345,7 +408,10 @@ def _snapshot(
     ]
     assessment = view.cse_at(now)
     sex = view.flag_fact("sex", now)
-    seen = [f for f in view.facts if f.occurred_at <= now]
+    facts = view.facts
+    seen_until = bisect_right(facts, now, key=lambda fact: fact.occurred_at)  # facts at or before now
+    window_from = bisect_right(facts, now - SNAPSHOT_WINDOW, key=lambda fact: fact.occurred_at)
+    last_seen = facts[seen_until - 1] if seen_until else None
     return ChildSnapshot(
         child_key=state.key,
         merged_keys=list(state.merged_keys),
@@ -362,9 +428,9 @@ def _snapshot(
         episodes_90d=sum(1 for at in starts if now - DAYS_90 < at <= now),
         last_interview_at=as_utc(max(completed)) if completed else None,
         da_incidents_12m=sum(1 for i in view.incidents.values() if now - SNAPSHOT_WINDOW < i.at <= now),
-        agencies=sorted({f.agency.value for f in seen if now - SNAPSHOT_WINDOW < f.occurred_at}),
+        agencies=sorted({f.agency.value for f in facts[window_from:seen_until]}),
         open_alerts=sorted(identifier for identifier, alert in alerts.items() if alert.status == "open"),
-        last_event_at=as_utc(seen[-1].occurred_at) if seen else None,
+        last_event_at=as_utc(last_seen.occurred_at) if last_seen is not None else None,
         changed_at=as_utc(now),
     )
 
@@ -409,20 +475,41 @@ def _due(view: ChildView, now: datetime, config: RulesConfig) -> datetime | None
     snapshot count or age band changes. (Rolling-window edges come from the rules' Evaluation.)"""
     rules = config.rules
     candidates: list[datetime] = []
-    for fact in view.facts:
-        candidates += [fact.occurred_at, fact.occurred_at + SNAPSHOT_WINDOW]
+    # The first fact after now (a future-dated fact comes due) and the first to leave the snapshot's
+    # 12-month window after now: the facts are in time order.
+    facts = view.facts
+    upcoming = bisect_right(facts, now, key=lambda fact: fact.occurred_at)
+    leaving = bisect_right(facts, now - SNAPSHOT_WINDOW, key=lambda fact: fact.occurred_at)
+    candidates += [facts[index].occurred_at for index in (upcoming,) if index < len(facts)]
+    candidates += [facts[index].occurred_at + SNAPSHOT_WINDOW for index in (leaving,) if index < len(facts)]
+    # A deadline is a due item only while it can raise something: not when the need was met (or the
+    # episode ended) by then, so the clock never wakes a child for nothing.
     for episode in view.episodes.values():
         if episode.start is not None:
             at = episode.start.occurred_at
-            candidates += [at + rules.long_missing.delay + TICK, at + DAYS_30, at + DAYS_90]
-        if episode.end is not None:
-            candidates.append(episode.end.occurred_at + rules.rhi_overdue.delay + TICK)
+            candidates += [at + DAYS_30, at + DAYS_90]
+            deadline = at + rules.long_missing.delay
+            if config.enabled("long_missing") and (episode.end is None or episode.end.occurred_at > deadline):
+                candidates.append(deadline + TICK)
+        if episode.end is not None and config.enabled("rhi_overdue"):
+            deadline = episode.end.occurred_at + rules.rhi_overdue.delay
+            met = episode.met
+            if met is None or met.occurred_at > deadline:
+                candidates.append(deadline + TICK)
     encompass = rules.encompass_overdue
     for incident in view.incidents.values():
         candidates.append(incident.at + SNAPSHOT_WINDOW)
-        deadline = encompass_deadline(incident.at, config.zone, encompass.deadline_time, encompass.non_school_days)
-        candidates.append(deadline + TICK)
         notified = incident.notified
+        age = age_at(view.birth_month, incident.at, config.zone)
+        if (
+            config.enabled("encompass_overdue")
+            and incident.child_present
+            and age is not None
+            and encompass.school_age_min <= age <= encompass.school_age_max
+        ):
+            deadline = encompass_deadline(incident.at, config.zone, encompass.deadline_time, encompass.non_school_days)
+            if notified is None or notified[0] > deadline:
+                candidates.append(deadline + TICK)
         if notified is not None:
             candidates.append(notified[0])
     birthday = next_birthday(view.birth_month, now, config.zone)

@@ -37,7 +37,6 @@ RuleId = Literal[
     "linked_children",
 ]
 RULE_IDS: tuple[RuleId, ...] = get_args(RuleId)
-PLACE_RULES: frozenset[str] = frozenset({"hotspot_emerging", "linked_children"})
 
 DEFAULT_RULES_FILE = "rules.default.json"
 SNAPSHOT_WINDOW = timedelta(days=365)  # ChildSnapshot.da_incidents_12m and agencies

@@ -18,16 +18,21 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Literal
 
-from models.derived import Alert, ChildSnapshot, Episode, Fact, PlaceLink
-from streams.core.child import CHILD_MESSAGES, Absorb, ChildMessage, ChildOutput, ChildState, step_child
+from models.derived import Alert, ChildSnapshot, Episode, Fact
+from streams.core.child import ChildMessage, ChildState, step_child
 from streams.core.config import RulesConfig
 from streams.core.identity import IdentityState, resolve
-from streams.core.messages import PlaceRetract, Retire, Tick, ToChild
-from streams.core.places import PlaceMessage, PlaceState, judged, step_place
+from streams.core.messages import Tick
+from streams.core.places import PlaceMessage, PlaceState, step_place
+from streams.core.routing import CHILD_CODEC, Output, route
 
 Record = Alert | Episode | ChildSnapshot
 Destination = Literal["child", "place"]
 Addressed = tuple[Literal["child"], str, ChildMessage] | tuple[Literal["place"], str, PlaceMessage]
+
+
+class IncrementalMismatch(AssertionError):
+    """The checking mode found an incremental step that differs from the full recompute."""
 
 
 class Engine:
@@ -37,11 +42,16 @@ class Engine:
     see them go); `episodes` by (child_key, episode_ref); `snapshots` by child key. With
     `roundtrip=True` every state and child message goes through its JSON form after each step, as it
     would through a Faust table and a topic (the tests use it to prove the states serialise).
+
+    With `check=True` (the checking mode, for tests) every child step is also run on a copy of the
+    state read back from JSON, which carries no cached view, so the step folds the whole history
+    again; any difference in the new state or the outputs raises IncrementalMismatch.
     """
 
-    def __init__(self, config: RulesConfig, *, roundtrip: bool = False) -> None:
+    def __init__(self, config: RulesConfig, *, roundtrip: bool = False, check: bool = False) -> None:
         self.config = config
         self.roundtrip = roundtrip
+        self.check = check
         self.identity = IdentityState()
         self.children: dict[str, ChildState] = {}
         self.places: dict[str, PlaceState] = {}
@@ -67,12 +77,9 @@ class Engine:
         """
         records = self.advance(now)
         _, routed = resolve(self.identity, fact)
-        first: list[Addressed] = []
+        first: deque[Addressed] = deque()
         for message in routed:
-            if isinstance(message, Retire):
-                first.append(("child", message.old_key, message))
-            else:
-                first.append(("child", message.child_key, message))
+            self._route(message, first, records)
         return records + self._drain(first, now)
 
     def advance(self, now: datetime) -> list[Record]:
@@ -98,8 +105,14 @@ class Engine:
             if addressed[0] == "child":
                 _, key, child_message = addressed
                 if self.roundtrip:
-                    child_message = CHILD_MESSAGES.validate_json(CHILD_MESSAGES.dump_json(child_message))
-                child_state, outputs = step_child(self.children.get(key), child_message, now, self.config)
+                    child_message = CHILD_CODEC.decode(CHILD_CODEC.encode(child_message))
+                before = self.children.get(key)
+                if self.check:
+                    fresh = ChildState.from_json(before.to_json()) if before is not None else None
+                    expected = step_child(fresh, child_message, now, self.config)
+                child_state, outputs = step_child(before, child_message, now, self.config)
+                if self.check and expected != (child_state, outputs):
+                    raise IncrementalMismatch(key, child_message, expected, (child_state, outputs))
                 self._store_child(key, child_state)
                 for output in outputs:
                     self._route(output, queue, records)
@@ -111,24 +124,23 @@ class Engine:
                     self._route(alert, queue, records)
         return records
 
-    def _route(self, output: ChildOutput, queue: deque[Addressed], records: list[Record]) -> None:
-        if isinstance(output, ToChild):
-            queue.append(("child", output.child_key, output))
-        elif isinstance(output, Absorb):
-            queue.append(("child", output.into_key, output))
-        elif isinstance(output, PlaceLink):
-            if judged(output, self.config):
-                queue.append(("place", output.place_key, output))
-        elif isinstance(output, PlaceRetract):
-            queue.extend(("place", place_key, output) for place_key in output.place_keys)
-        else:
-            records.append(output)
-            if isinstance(output, Alert):
-                self._alerts[output.alert_id] = output
-            elif isinstance(output, Episode):
-                self.episodes[(output.child_key, output.episode_ref)] = output
-            else:
-                self.snapshots[output.child_key] = output
+    def _route(self, output: Output, queue: deque[Addressed], records: list[Record]) -> None:
+        """Follow routing.route, as the Faust shell does through topics; the storage-only copy of a
+        place link (placelinks) has no stage to reach here."""
+        for destination, key, message in route(output, self.config):
+            if destination == "children":
+                queue.append(("child", key, message))
+            elif destination == "placestage":
+                queue.append(("place", key, message))
+            elif destination == "alerts":
+                records.append(message)
+                self._alerts[key] = message
+            elif destination == "episodes":
+                records.append(message)
+                self.episodes[(message.child_key, message.episode_ref)] = message
+            elif destination == "childstates":
+                records.append(message)
+                self.snapshots[key] = message
 
     def _store_child(self, key: str, state: ChildState | None) -> None:
         if state is None:

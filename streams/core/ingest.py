@@ -12,7 +12,7 @@ import hashlib
 import hmac
 import json
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from models.derived import DeadLetter, Fact, Place
@@ -240,3 +240,42 @@ def ingest(
     if event is None:
         return dead_letter(raw, errors, origin)
     return to_fact(secret, event, vocabulary)
+
+
+# --- duplicates ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Seen:
+    """What the ingest stage remembers of an event_id while it is in the dedup window: the message
+    that brought it (source partition and offset) and when it was first seen (epoch seconds). The
+    partition also says which changelog partition owns the entry, so a sweep deletes only its own."""
+
+    partition: int
+    first_seen: float
+    offset: int
+
+    def to_table(self) -> dict[str, float | int]:
+        return {"partition": self.partition, "first_seen": self.first_seen, "offset": self.offset}
+
+    @classmethod
+    def from_table(cls, value: dict[str, Any]) -> Seen:
+        return cls(
+            partition=int(value["partition"]), first_seen=float(value["first_seen"]), offset=int(value["offset"])
+        )
+
+
+def admit(seen: Seen | None, origin: Origin) -> Seen | None:
+    """Whether a valid fact is sent on: the entry to remember when it is, None for a partner's duplicate.
+
+    Not seen before: send. The same message again (same partition and offset, redelivered after a
+    crash that may have lost the send): send again; everything downstream ignores an event_id it
+    already holds. Another message with an event_id already seen: a duplicate, dropped."""
+    if seen is not None and (seen.partition, seen.offset) != (origin.partition, origin.offset):
+        return None
+    return Seen(partition=origin.partition, first_seen=origin.received_at.timestamp(), offset=origin.offset)
+
+
+def expired(seen: Seen, now: datetime, window: timedelta) -> bool:
+    """An entry older than the dedup window is forgotten (the correlation core still ignores the event_id)."""
+    return seen.first_seen < (now - window).timestamp()

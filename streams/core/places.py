@@ -136,8 +136,3 @@ def _evaluate(state: PlaceState, now: datetime, config: RulesConfig) -> tuple[Pl
     future = [link.occurred_at for link in kept.values() if link.occurred_at > now]
     due = min([*future, *([evaluation.next_change] if evaluation.next_change else [])], default=None)
     return state.model_copy(update={"links": kept, "alerts": alerts, "clock": now, "due_at": due}), changed
-
-
-def next_due_place(state: PlaceState | None) -> datetime | None:
-    """When the place next needs a Tick (a link leaving a window), or None."""
-    return state.due_at if state is not None else None

@@ -7,10 +7,11 @@ episode, plan or incident by ref, whatever their order.
 
 from __future__ import annotations
 
+from bisect import bisect_left, insort
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Literal
+from typing import Literal, TypeVar
 
 from models.derived import Fact
 from models.events import CseLevel, PoliceRisk
@@ -126,6 +127,9 @@ class IncidentView:
         return min(stamped, key=lambda pair: (pair[0], fact_order(pair[1])))
 
 
+GroupView = TypeVar("GroupView", EpisodeView, PlanView, IncidentView)
+
+
 @dataclass(frozen=True)
 class ChildView:
     key: str
@@ -140,7 +144,7 @@ class ChildView:
         """The latest fact carrying `name` at or before `moment` (None: the latest of all)."""
         carrying = self.flags.get(name, ())
         if moment is not None:
-            carrying = tuple(f for f in carrying if f.occurred_at <= moment)
+            return latest_at(carrying, moment)
         return carrying[-1] if carrying else None
 
     def flag(self, name: FlagName, moment: datetime | None = None) -> object:
@@ -154,9 +158,8 @@ class ChildView:
         return carrier.birth_month if carrier is not None else None
 
     def cse_at(self, moment: datetime) -> Fact | None:
-        """The latest CSE assessment at or before `moment`."""
-        earlier = [f for f in self.assessments if f.occurred_at <= moment]
-        return earlier[-1] if earlier else None
+        """The latest CSE assessment at or before `moment` (binary search: assessments are in order)."""
+        return latest_at(self.assessments, moment)
 
     def cse_level_at(self, moment: datetime) -> CseLevel:
         assessment = self.cse_at(moment)
@@ -164,6 +167,12 @@ class ChildView:
 
     def active_plans(self, moment: datetime) -> list[PlanView]:
         return [plan for plan in self.plans.values() if plan.active_at(moment)]
+
+
+def latest_at(ordered: tuple[Fact, ...], moment: datetime) -> Fact | None:
+    """The last of facts in (occurred_at, event_id) order that occurred at or before `moment`."""
+    index = bisect_left(ordered, (moment, "\U0010ffff"), key=fact_order)
+    return ordered[index - 1] if index else None
 
 
 def _episode(ref: str, facts: list[Fact]) -> EpisodeView:
@@ -198,6 +207,63 @@ def _episode(ref: str, facts: list[Fact]) -> EpisodeView:
     )
 
 
+def _plan(ref: str, group: list[Fact]) -> PlanView:
+    return PlanView(
+        ref=ref,
+        facts=tuple(group),
+        start=next((f for f in group if f.event_type == "cp_plan.started"), None),
+        end=next((f for f in group if f.event_type == "cp_plan.ended"), None),
+    )
+
+
+def _inserted(ordered: tuple[Fact, ...], fact: Fact) -> tuple[Fact, ...]:
+    as_list = list(ordered)
+    insort(as_list, fact, key=fact_order)
+    return tuple(as_list)
+
+
+def _regroup(groups: dict[str, GroupView], ref: str, group: GroupView) -> dict[str, GroupView]:
+    """`groups` with `group` put in at `ref`, in the order `derive` gives: by each group's first fact."""
+    before = groups.get(ref)
+    updated = {**groups, ref: group}
+    if before is not None and before.facts[0] is group.facts[0]:
+        return updated  # same first fact: same place
+    if before is None and all(fact_order(other.facts[0]) < fact_order(group.facts[0]) for other in groups.values()):
+        return updated  # a new group that starts last: appended, as derive would
+    return dict(sorted(updated.items(), key=lambda item: fact_order(item[1].facts[0])))
+
+
+def add_fact(view: ChildView, fact: Fact) -> ChildView:
+    """The view with one more fact (not already in it), wherever it sorts: the same as `derive` over
+    all the facts, but only the fact's own episode, plan or incident is folded again. Every other
+    part of the view is shared with `view` (the incremental path; `derive` is the full recompute)."""
+    changes: dict[str, object] = {"facts": _inserted(view.facts, fact)}
+    if fact.event_type in EPISODE_TYPES and fact.episode_ref is not None:
+        ref = fact.episode_ref
+        episode = view.episodes.get(ref)
+        group = _inserted(episode.facts if episode is not None else (), fact)
+        changes["episodes"] = _regroup(view.episodes, ref, _episode(ref, list(group)))
+    elif fact.event_type in PLAN_TYPES and fact.plan_ref is not None:
+        ref = fact.plan_ref
+        plan = view.plans.get(ref)
+        group = _inserted(plan.facts if plan is not None else (), fact)
+        changes["plans"] = _regroup(view.plans, ref, _plan(ref, list(group)))
+    elif fact.event_type == "da.incident" and fact.incident_ref is not None:
+        ref = fact.incident_ref
+        incident = view.incidents.get(ref)
+        group = _inserted(incident.facts if incident is not None else (), fact)
+        changes["incidents"] = _regroup(view.incidents, ref, IncidentView(ref=ref, facts=group))
+    if fact.event_type == "cse.risk_assessed" and fact.cse_level is not None:
+        changes["assessments"] = _inserted(view.assessments, fact)
+    carried = [name for name in FLAGS if getattr(fact, name) is not None]
+    if carried:
+        changes["flags"] = {
+            name: _inserted(view.flags.get(name, ()), fact) if name in carried else view.flags.get(name, ())
+            for name in FLAGS
+        }
+    return replace(view, **changes)  # type: ignore[arg-type]
+
+
 def derive(key: str, facts: Iterable[Fact]) -> ChildView:
     """Fold a child's facts (any order, no duplicates) into its view."""
     ordered = sort_facts(facts)
@@ -215,15 +281,7 @@ def derive(key: str, facts: Iterable[Fact]) -> ChildView:
         for name in FLAGS:
             if getattr(fact, name) is not None:
                 flags[name].append(fact)
-    plans = {
-        ref: PlanView(
-            ref=ref,
-            facts=tuple(group),
-            start=next((f for f in group if f.event_type == "cp_plan.started"), None),
-            end=next((f for f in group if f.event_type == "cp_plan.ended"), None),
-        )
-        for ref, group in plan_facts.items()
-    }
+    plans = {ref: _plan(ref, group) for ref, group in plan_facts.items()}
     return ChildView(
         key=key,
         facts=tuple(ordered),

@@ -225,9 +225,11 @@ def run(
     config: RulesConfig | None = None,
     *,
     roundtrip: bool = False,
+    check: bool = False,
 ) -> Engine:
-    """Feed events in the given (arrival) order with the replay clock, then advance to `until`."""
-    engine = Engine(config or load_rules(), roundtrip=roundtrip)
+    """Feed events in the given (arrival) order with the replay clock, then advance to `until`.
+    `check`: the engine's checking mode (every incremental step compared with a full recompute)."""
+    engine = Engine(config or load_rules(), roundtrip=roundtrip, check=check)
     watermark: datetime | None = None
     for doc in docs:
         fact = to_fact(doc)

@@ -167,11 +167,15 @@ def _check_order_independence(data: st.DataObject, config: RulesConfig, **scenar
     docs = data.draw(scenarios(**scenario))
     arrived = data.draw(arrivals(docs, config.lateness))
     until = max(occurred(doc) for doc in docs) + data.draw(st.sampled_from([timedelta(0), 2 * DAY, 9 * DAY]))
-    expected = final(run(in_time_order(docs), until=until, config=config))
-    actual = final(run(arrived, until=until, config=config, roundtrip=True))
-    assert actual["alerts"] == expected["alerts"]
-    assert actual["episodes"] == expected["episodes"]
-    assert _diff(actual["snapshots"], expected["snapshots"]) == {}
+    # check=True: every incremental step (cached view) is also compared with a full recompute.
+    expected = final(run(in_time_order(docs), until=until, config=config, check=True))
+    for actual in (
+        final(run(arrived, until=until, config=config, roundtrip=True)),  # every state through JSON
+        final(run(arrived, until=until, config=config, check=True)),  # states kept in memory, incremental
+    ):
+        assert actual["alerts"] == expected["alerts"]
+        assert actual["episodes"] == expected["episodes"]
+        assert _diff(actual["snapshots"], expected["snapshots"]) == {}
 
 
 def _diff(actual: dict[Any, Any], expected: dict[Any, Any]) -> dict[Any, Any]:

@@ -592,11 +592,10 @@ def test_encompass_notification_stamped_on_the_incident_report_can_be_late() -> 
 
 
 def test_a_child_is_ticked_only_when_something_is_due() -> None:
-    from streams.core.child import next_due
     from streams.core.clock import TICK
 
     engine = run([missing_started(KID, T0, "E1")])
-    assert next_due(engine.children[KID.key]) == T0 + 24 * HOUR + TICK
+    assert engine.children[KID.key].due_at == T0 + 24 * HOUR + TICK
     assert engine.advance(T0 + 24 * HOUR) == []
     records = engine.advance(T0 + 24 * HOUR + TICK)
     assert [getattr(r, "rule", None) for r in records if getattr(r, "rule", None)] == ["long_missing"]
