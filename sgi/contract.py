@@ -10,7 +10,7 @@ from pathlib import Path
 
 from pydantic import TypeAdapter
 
-from models.events import EVENT_ADAPTER, EVENT_CLASSES, parse_event
+from models.events import EVENT_ADAPTER, EVENT_CLASSES, MAX_STRING, parse_event
 from sgi.publish import open_input
 
 
@@ -22,9 +22,23 @@ def schema_files() -> dict[str, str]:
     }
     files["event.schema.json"] = EVENT_ADAPTER.json_schema(mode="validation")
     for name, schema in files.items():
+        _bound_strings(schema)
         schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
         schema["$id"] = f"safeguarding/contract/v1/{name}"
     return {name: json.dumps(schema, indent=2, sort_keys=True) + "\n" for name, schema in files.items()}
+
+
+def _bound_strings(node: object) -> None:
+    """Every string in the contract is at most MAX_STRING characters (models' `str_max_length`); pydantic
+    puts that config into JSON Schema in some versions only, so the schema states it itself."""
+    if isinstance(node, dict):
+        if node.get("type") == "string" and "format" not in node and "enum" not in node and "const" not in node:
+            node["maxLength"] = min(node.get("maxLength", MAX_STRING), MAX_STRING)
+        for value in node.values():
+            _bound_strings(value)
+    elif isinstance(node, list):
+        for value in node:
+            _bound_strings(value)
 
 
 def write_schemas(out: Path) -> list[Path]:
