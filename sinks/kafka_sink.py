@@ -5,6 +5,10 @@ write every buffered row, then commit the consumed offsets. Offsets are committe
 insert succeeded, so a crash between the two re-reads those messages on restart; their rows land
 again under the same keys (and usually the same deduplication token), so nothing is doubled.
 
+A row the store cannot take never stops the sink: the writer retries what is retryable, then records
+the row in `sink_rejects` (never its values) and the flush goes on, so its offset is committed like any
+other (see sinks.clickhouse.BatchWriter). A record the mapping itself fails on is rejected the same way.
+
 The events topic carries Fact JSON and has no canonical child key yet: `events.child_key` is
 `child_keys[0]`, the Fact's topic key (see sinks.rows.event_row).
 """
@@ -44,6 +48,8 @@ class SinkProgress:
     undecodable: int = 0  # counted as deadletter rows with error_loc 'sink.decode'
     tombstones: int = 0  # null values on the compacted topics: nothing to store
     retries: int = 0
+    rejected: int = 0  # rows recorded in sink_rejects instead of their table
+    values_fitted: int = 0  # out-of-range values stored as NULL or the nearest storable value
 
 
 def undecodable_rows(topic: str, partition: int, offset: int, timestamp_ms: int, error: Exception,
@@ -132,9 +138,11 @@ def run_sink(
             if writer.pending:
                 progress.rows += writer.flush()
                 progress.flushes += 1
-                progress.retries = writer.retries
                 if after_flush is not None:
                     after_flush()
+            progress.retries = writer.retries
+            progress.rejected = writer.rejected
+            progress.values_fitted = writer.values_fitted
             if uncommitted:
                 try:
                     consumer.commit()
@@ -159,16 +167,24 @@ def run_sink(
                         # A compaction tombstone deletes a key from the topic; the tables keep history.
                         progress.tombstones += 1
                         continue
+                    source = (record.topic, record.partition, record.offset)
                     try:
-                        table, rows = rows_for(kind, decode(kind, record.value), zone)
+                        derived = decode(kind, record.value)
                     except (ValidationError, ValueError, UnicodeDecodeError) as error:
                         log.error("undecodable message on %s[%d]@%d: %s", record.topic, record.partition,
                                   record.offset, type(error).__name__)
-                        table = "deadletter"
-                        rows = undecodable_rows(record.topic, record.partition, record.offset,
-                                                record.timestamp, error, zone)
                         progress.undecodable += 1
-                    writer.add_rows(table, rows)
+                        writer.add_rows("deadletter", undecodable_rows(
+                            record.topic, record.partition, record.offset, record.timestamp, error, zone), source)
+                        continue
+                    try:
+                        table, rows = rows_for(kind, derived, zone)
+                    except Exception as error:  # a mapping bug must not stop the sink: recorded, and past it
+                        log.error("cannot map the message on %s[%d]@%d: %s", record.topic, record.partition,
+                                  record.offset, type(error).__name__)
+                        writer.add_reject(kind, error, source)
+                        continue
+                    writer.add_rows(table, rows, source)
             # A whole poll is buffered before any flush, so a commit never covers an unwritten row.
             if writer.due() or (uncommitted and not writer.pending):
                 flush_and_commit()
