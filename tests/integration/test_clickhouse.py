@@ -307,16 +307,19 @@ def test_writer_retries_a_failing_insert_without_losing_or_duplicating(
 
 
 def test_writer_gives_up_after_bounded_attempts_and_keeps_the_batch(client: Client, database: str) -> None:
+    """The store down: retries exhausted, and the rejects cannot be written either, so the flush raises
+    and keeps every row (nothing is committed past them)."""
     flaky = FlakyClient(client, failures=100)
     writer = BatchWriter(flaky, database=database, max_attempts=3, sleep=lambda _: None)  # type: ignore[arg-type]
     for kind, record in sample_records():
         writer.add_rows(*rows_for(kind, record))
     with pytest.raises(OperationalError):
         writer.flush()
-    assert flaky.calls == 3 and writer.pending == 14
+    assert flaky.calls == 3 + 3 and writer.pending == 14  # the batch, then its rejects, 3 attempts each
     flaky.failures = 0
     assert writer.flush() == 14
     assert {t: count(client, database, t, final=True) for t in TABLES} == EXPECTED_FINAL
+    assert count(client, database, "sink_rejects") == 0
 
 
 # --- read-only access --------------------------------------------------------------------------
