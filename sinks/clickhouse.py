@@ -34,6 +34,10 @@ log = logging.getLogger(__name__)
 # MEMORY_LIMIT_EXCEEDED, TABLE_IS_READ_ONLY, TOO_MANY_PARTS (merges lagging), ALL_CONNECTION_TRIES_FAILED,
 # UNKNOWN_STATUS_OF_INSERT, KEEPER_EXCEPTION, POCO_EXCEPTION, SERVER_OVERLOADED.
 RETRYABLE_CODES = frozenset({159, 202, 209, 210, 236, 241, 242, 252, 279, 319, 999, 1000, 745})
+# Errors about the store, not the rows (NO_SUCH_COLUMN_IN_TABLE, UNKNOWN_TABLE, UNKNOWN_DATABASE, READONLY,
+# UNKNOWN_USER, REQUIRED_PASSWORD, ACCESS_DENIED, AUTHENTICATION_FAILED): every row would fail, so the flush
+# raises rather than sending the whole stream to sink_rejects.
+SYSTEMIC_CODES = frozenset({16, 60, 81, 164, 192, 194, 497, 516})
 _CODE = re.compile(r"\bCode:\s*(\d+)")
 REJECTS_TABLE = "sink_rejects"
 REJECT_COLUMNS = ("rejected_at", "table", "error_class", "error_message", "topic", "partition", "offset")
@@ -43,18 +47,28 @@ Source = tuple[str, int, int]
 NO_SOURCE: Source = ("", 0, 0)
 
 
+def error_code(error: BaseException) -> int | None:
+    """The ClickHouse error code of a server error (from the driver, else from the message)."""
+    if not isinstance(error, DatabaseError):
+        return None
+    code = getattr(error, "code", None)
+    if code is None:
+        found = _CODE.search(str(error))
+        code = int(found.group(1)) if found else None
+    return code
+
+
 def is_retryable(error: BaseException) -> bool:
     """Connection and timeout failures, and server errors of RETRYABLE_CODES. Anything else (a value the
-    column cannot hold, a type error, an unknown column) fails the same way every time."""
+    column cannot hold, a type error, a violated constraint) fails the same way every time."""
     if isinstance(error, ConnectionError | TimeoutError | OperationalError):
         return True
-    if isinstance(error, DatabaseError) and not isinstance(error, ProgrammingError):
-        code = getattr(error, "code", None)
-        if code is None:
-            found = _CODE.search(str(error))
-            code = int(found.group(1)) if found else None
-        return code in RETRYABLE_CODES
-    return False
+    return not isinstance(error, ProgrammingError) and error_code(error) in RETRYABLE_CODES
+
+
+def is_systemic(error: BaseException) -> bool:
+    """An error no row caused (SYSTEMIC_CODES): the store is misconfigured, not the data."""
+    return error_code(error) in SYSTEMIC_CODES
 
 
 def error_class(error: BaseException) -> str:
@@ -149,7 +163,8 @@ class BatchWriter:
       written (not retryable, or retries exhausted) goes to `sink_rejects` (table, error class and a
       scrubbed message, its source topic/partition/offset; never its values), counted in `rejected`, and
       the flush goes on, so the caller commits past it. If even the reject cannot be written (the store
-      is down), the flush raises and what was not written stays buffered: a batch is never lost.
+      is down), or the error is about the store rather than a row (`is_systemic`: unknown table, access
+      denied, ...), the flush raises and what was not written stays buffered: a batch is never lost.
 
     A retried batch that did land cannot duplicate: it carries the same deduplication token
     (tables keep `non_replicated_deduplication_window`), and every table is a ReplacingMergeTree
@@ -271,6 +286,8 @@ class BatchWriter:
         try:
             self._insert(table, [entry.values for entry in entries])
         except Exception as error:
+            if is_systemic(error):
+                raise
             if len(entries) > 1 and not is_retryable(error):
                 middle = len(entries) // 2
                 self.write(table, entries[:middle])

@@ -484,6 +484,22 @@ def test_what_is_retryable() -> None:
     assert not is_retryable(TypeError("bad value")) and not is_retryable(OverflowError())
 
 
+def test_an_error_about_the_store_raises_rather_than_rejecting_every_row() -> None:
+    class NoTable(FakeClient):
+        def insert(self, table: str, rows: list[list[object]], column_names: list[str],
+                   database: str | None = None, settings: dict[str, str] | None = None) -> None:
+            self.inserts.append((table, list(rows), settings))
+            raise DatabaseError("Code: 60. DB::Exception: Table db.events does not exist. (UNKNOWN_TABLE)")
+
+    client = NoTable()
+    writer = BatchWriter(client, sleep=lambda _: None)  # type: ignore[arg-type]
+    for fact in _facts(8):
+        writer.add_rows(*rows_for(EVENTS, fact))
+    with pytest.raises(DatabaseError, match="UNKNOWN_TABLE"):
+        writer.flush()
+    assert len(client.inserts) == 1 and writer.pending == 8 and writer.rejected == 0
+
+
 def test_a_reject_message_keeps_no_value() -> None:
     error = ValueError("Cannot parse 'Jane Smith' as UInt16: \"CV1 2GN\" at row 3, value 1234567890")
     message = scrubbed_message(error, [["x", 1234567890, ["tag-value"]]])
