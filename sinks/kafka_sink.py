@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
@@ -86,6 +88,26 @@ def undecodable_rows(topic: str, partition: int, offset: int, timestamp_ms: int,
     ]
 
 
+METADATA_WAIT_S = 30.0
+
+
+def wait_for_partitions(consumer: Any, topics: list[str], stop: threading.Event,
+                        timeout: float = METADATA_WAIT_S) -> None:
+    """Wait (bounded) until the consumer knows every topic's partitions. A consumer that joins its group
+    before it has the metadata is assigned nothing ("No partition metadata") and sits idle until its
+    next metadata refresh, five minutes later. A topic still unknown after `timeout` (not created yet)
+    is logged and subscribed to anyway: it is assigned when it appears."""
+    deadline = time.monotonic() + timeout
+    missing = list(topics)
+    while missing and not stop.is_set():
+        missing = [topic for topic in missing if not consumer.partitions_for_topic(topic)]
+        if missing and time.monotonic() > deadline:
+            log.warning("no partition metadata for %s after %.0f s; subscribing anyway", ", ".join(missing), timeout)
+            return
+        if missing:
+            stop.wait(0.5)
+
+
 def run_sink(
     kafka: KafkaSettings,
     ch: ClickHouseSettings,
@@ -124,13 +146,14 @@ def run_sink(
             migrate(client, ch.database, retention, time_zone=zone.key)
         writer = BatchWriter(client, database=ch.database, batch_size=batch_size, max_wait=max_wait)
         consumer = KafkaConsumer(
-            *kind_by_topic,
             bootstrap_servers=kafka.bootstrap,
             group_id=group_id,
             client_id=f"{group_id}-{ch.database}",
             enable_auto_commit=False,
             auto_offset_reset="earliest",
         )
+        wait_for_partitions(consumer, list(kind_by_topic), stop)
+        consumer.subscribe(list(kind_by_topic))
         uncommitted = 0
 
         def flush_and_commit() -> None:
