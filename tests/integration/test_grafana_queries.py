@@ -373,3 +373,26 @@ def test_a_hostile_value_would_have_broken_singlequote(store: Store) -> None:
     assert everything > 0
     assert store.run(attack).result_rows[0][0] == everything
     assert store.run(safe).result_rows[0][0] == 0
+
+
+def test_selected_values_still_filter_exactly(store: Store) -> None:
+    """The decoding keeps real values working: one ward, two wards (a multi variable) and one child select
+    exactly the rows a plain comparison selects."""
+    from grafana.panels import event_in_ward, selected_one
+
+    def ward_count(*wards: str) -> int:
+        sql = expand(f"SELECT count() FROM place_links WHERE {event_in_ward()}", store.time_range,
+                     {"ward": Selection.of(*wards, multi=True)})
+        return int(store.run(sql).result_rows[0][0])
+
+    def direct(*wards: str) -> int:
+        return int(store.client.query("SELECT count() FROM place_links WHERE has({w:Array(String)}, ward_code)",
+                                      parameters={"w": list(wards)}).result_rows[0][0])
+
+    first, second = store.wards[:2]
+    assert ward_count(first) == direct(first) > 0
+    assert ward_count(first, second) == direct(first, second) > direct(first)
+    child = store.children[0]
+    sql = expand(f"SELECT count() FROM child_state FINAL WHERE child_key = {selected_one('child')}",
+                 store.time_range, {"child": Selection.of(child, multi=False)})
+    assert store.run(sql).result_rows == [(1,)]
