@@ -36,6 +36,7 @@ from grafana.panels import (
     keys_in_ward,
     links_property,
     place_in_ward,
+    selected_one,
     subject_in_ward,
     thresholds,
     timeline_link,
@@ -339,10 +340,8 @@ def cmog_meeting(rules: RulesConfig) -> sdk.Dashboard:
 # --- Child timeline ---------------------------------------------------------------------------------
 
 # Every key the child has been known by: the canonical key and the keys merged into it.
-CHILD_KEYS = (
-    "arrayConcat([${child:singlequote}], "
-    "(SELECT any(merged_keys) FROM child_state FINAL WHERE child_key = ${child:singlequote}))"
-)
+CHILD = selected_one("child")
+CHILD_KEYS = f"arrayConcat([{CHILD}], (SELECT any(merged_keys) FROM child_state FINAL WHERE child_key = {CHILD}))"
 
 CHILD_VARIABLE_QUERY = """
 SELECT child_key
@@ -379,14 +378,14 @@ def child_timeline(rules: RulesConfig) -> sdk.Dashboard:
         .with_variable(child_variable())
         .with_panel(
             _table(1, "The child now", "The child's current state (pseudonymous; no names or dates of birth).",
-                   SQL("""
+                   SQL(f"""
                     SELECT child_key AS child, age_band, sex, looked_after, learning_disability, cse_level,
                            cp_plan_active AS cp_plan, cp_category, missing_now, episodes_30d, episodes_90d,
                            da_incidents_12m, last_interview_at AS last_return_interview,
                            arrayStringConcat(arraySort(agencies), ', ') AS agencies_involved,
                            length(merged_keys) AS merged_records, last_event_at
                     FROM child_state FINAL
-                    WHERE child_key = ${child:singlequote}
+                    WHERE child_key = {CHILD}
                     """))
             .height(5).span(24)
         )
@@ -452,7 +451,7 @@ def child_timeline(rules: RulesConfig) -> sdk.Dashboard:
                            AS interview_in_time,
                        arrayStringConcat(data_quality, ', ') AS data_quality_flags
                 FROM episodes FINAL
-                WHERE child_key = ${{child:singlequote}}
+                WHERE child_key = {CHILD}
                   AND (ended_at IS NULL OR ($__timeFilter(started_at)))
                 ORDER BY started_at DESC, episode_ref
                 """))
@@ -460,11 +459,11 @@ def child_timeline(rules: RulesConfig) -> sdk.Dashboard:
         )
         .with_panel(
             _table(5, "Alerts", "The child's alerts: open ones, and any raised in the period (never withdrawn "
-                   "ones).", SQL("""
+                   "ones).", SQL(f"""
                 SELECT rule, status, opened_at, resolved_at, summary, length(evidence) AS evidence_events, alert_id
                 FROM alerts FINAL
                 WHERE subject_kind = 'child'
-                  AND subject = ${child:singlequote}
+                  AND subject = {CHILD}
                   AND status != 'withdrawn'
                   AND (status = 'open' OR ($__timeFilter(opened_at)))
                 ORDER BY opened_at DESC, alert_id

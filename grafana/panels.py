@@ -1,8 +1,11 @@
 """The pieces every board shares: the ClickHouse data source, its query type (the SDK has none for this
 plugin), the board variables and the SQL filters that read them.
 
-Variables reach SQL only two ways, both safe for quoting: `${var:singlequote}` inside
-`$__conditionalAll(condition, $var)`, so All (or nothing selected) drops the condition.
+Variables reach SQL one way only: Grafana's `${var:percentencode}` inside ClickHouse's
+`decodeURLComponent('...')` (`selected`, `selected_one`). Percent-encoding leaves only `A-Z a-z 0-9 - _ . ~`
+and `%XX`, none of which can end a string literal or start an escape, so no value can change a query's
+meaning (`${var:singlequote}` escapes a quote but not a backslash, so a backslash-quote value broke out
+of it). Filters sit inside `$__conditionalAll(condition, $var)`, so All (or nothing selected) drops the condition.
 """
 
 from __future__ import annotations
@@ -129,37 +132,60 @@ def agency_variable() -> sdk.CustomVariable:
     )
 
 
+# --- how a variable's value reaches SQL ----------------------------------------------------------------
+
+
+def selected_one(variable: str) -> str:
+    """A single-value variable as a ClickHouse String: exactly the value, whatever it holds."""
+    return f"decodeURLComponent('${{{variable}:percentencode}}')"
+
+
+def selected(variable: str) -> str:
+    """A multi-value variable as a ClickHouse Array(String) of exactly the selected values.
+
+    Grafana percent-encodes a multi value as `{a,b}` (glob style) and a single one as itself, so the
+    decoded text is split only when braced. A value holding `,` is read as two values (Grafana's format
+    cannot say otherwise): each is still a literal compared to a column, never SQL."""
+    text = selected_one(variable)
+    return (f"arrayFlatten(arrayMap(t -> if(startsWith(t, '{{') AND endsWith(t, '}}'), "
+            f"splitByChar(',', substring(t, 2, length(t) - 2)), [t]), [{text}]))")
+
+
 # --- filters: each a $__conditionalAll, so All drops it ------------------------------------------------
 
 ALL_WARDS = "$ward"
 ALL_AGENCIES = "$agency"
-WARD_VALUES = "${ward:singlequote}"
-AGENCY_VALUES = "${agency:singlequote}"
+WARD_VALUES = selected("ward")
+AGENCY_VALUES = selected("agency")
 
 
 def conditional(condition: str, variable: str) -> str:
     return f"$__conditionalAll({condition}, {variable})"
 
 
+def in_wards(column: str) -> str:
+    return f"has({WARD_VALUES}, {column})"
+
+
 def event_in_ward(column: str = "ward_code") -> str:
-    return conditional(f"{column} IN ({WARD_VALUES})", ALL_WARDS)
+    return conditional(in_wards(column), ALL_WARDS)
 
 
 def event_from_agency(column: str = "agency") -> str:
-    return conditional(f"{column} IN ({AGENCY_VALUES})", ALL_AGENCIES)
+    return conditional(f"has({AGENCY_VALUES}, {column})", ALL_AGENCIES)
 
 
 def child_in_ward(column: str = "child_key") -> str:
     """A child (canonical key) linked to a place in the ward."""
     return conditional(
-        f"{column} IN (SELECT child_key FROM place_links WHERE ward_code IN ({WARD_VALUES}))", ALL_WARDS
+        f"{column} IN (SELECT child_key FROM place_links WHERE {in_wards('ward_code')})", ALL_WARDS
     )
 
 
 def child_with_agency(column: str = "child_key") -> str:
     """A child (canonical key) some selected agency is involved with."""
     return conditional(
-        f"{column} IN (SELECT child_key FROM child_state FINAL WHERE hasAny(agencies, [{AGENCY_VALUES}]))",
+        f"{column} IN (SELECT child_key FROM child_state FINAL WHERE hasAny(agencies, {AGENCY_VALUES}))",
         ALL_AGENCIES,
     )
 
@@ -167,7 +193,7 @@ def child_with_agency(column: str = "child_key") -> str:
 def keys_in_ward(column: str = "child_keys") -> str:
     """An event naming a child linked to a place in the ward (for events that carry no location)."""
     return conditional(
-        f"hasAny({column}, (SELECT groupUniqArray(child_key) FROM place_links WHERE ward_code IN ({WARD_VALUES})))",
+        f"hasAny({column}, (SELECT groupUniqArray(child_key) FROM place_links WHERE {in_wards('ward_code')}))",
         ALL_WARDS,
     )
 
@@ -175,20 +201,20 @@ def keys_in_ward(column: str = "child_keys") -> str:
 def episode_in_ward(column: str = "last_seen_place") -> str:
     """A missing episode whose child was last seen at a place in the ward."""
     return conditional(
-        f"{column} IN (SELECT place_key FROM place_links WHERE ward_code IN ({WARD_VALUES}))", ALL_WARDS
+        f"{column} IN (SELECT place_key FROM place_links WHERE {in_wards('ward_code')})", ALL_WARDS
     )
 
 
 def subject_in_ward(column: str = "subject") -> str:
     """An alert's subject (a child or a place) linked to the ward."""
     return conditional(
-        f"{column} IN (SELECT arrayJoin([child_key, place_key]) FROM place_links WHERE ward_code IN ({WARD_VALUES}))",
+        f"{column} IN (SELECT arrayJoin([child_key, place_key]) FROM place_links WHERE {in_wards('ward_code')})",
         ALL_WARDS,
     )
 
 
 def place_in_ward(column: str = "ward_code") -> str:
-    return conditional(f"{column} IN ({WARD_VALUES})", ALL_WARDS)
+    return conditional(in_wards(column), ALL_WARDS)
 
 
 # --- panel plumbing ---------------------------------------------------------------------------------

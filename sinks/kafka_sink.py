@@ -5,6 +5,10 @@ write every buffered row, then commit the consumed offsets. Offsets are committe
 insert succeeded, so a crash between the two re-reads those messages on restart; their rows land
 again under the same keys (and usually the same deduplication token), so nothing is doubled.
 
+A row the store cannot take never stops the sink: the writer retries what is retryable, then records
+the row in `sink_rejects` (never its values) and the flush goes on, so its offset is committed like any
+other (see sinks.clickhouse.BatchWriter). A record the mapping itself fails on is rejected the same way.
+
 The events topic carries Fact JSON and has no canonical child key yet: `events.child_key` is
 `child_keys[0]`, the Fact's topic key (see sinks.rows.event_row).
 """
@@ -13,9 +17,11 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
@@ -45,6 +51,8 @@ class SinkProgress:
     undecodable: int = 0  # counted as deadletter rows with error_loc 'sink.decode'
     tombstones: int = 0  # null values on the compacted topics: nothing to store
     retries: int = 0
+    rejected: int = 0  # rows recorded in sink_rejects instead of their table
+    values_fitted: int = 0  # out-of-range values stored as NULL or the nearest storable value
 
 
 def undecodable_rows(topic: str, partition: int, offset: int, timestamp_ms: int, error: Exception,
@@ -79,6 +87,26 @@ def undecodable_rows(topic: str, partition: int, offset: int, timestamp_ms: int,
         }
         for index, reason in enumerate(reasons)
     ]
+
+
+METADATA_WAIT_S = 30.0
+
+
+def wait_for_partitions(consumer: Any, topics: list[str], stop: threading.Event,
+                        timeout: float = METADATA_WAIT_S) -> None:
+    """Wait (bounded) until the consumer knows every topic's partitions. A consumer that joins its group
+    before it has the metadata is assigned nothing ("No partition metadata") and sits idle until its
+    next metadata refresh, five minutes later. A topic still unknown after `timeout` (not created yet)
+    is logged and subscribed to anyway: it is assigned when it appears."""
+    deadline = time.monotonic() + timeout
+    missing = list(topics)
+    while missing and not stop.is_set():
+        missing = [topic for topic in missing if not consumer.partitions_for_topic(topic)]
+        if missing and time.monotonic() > deadline:
+            log.warning("no partition metadata for %s after %.0f s; subscribing anyway", ", ".join(missing), timeout)
+            return
+        if missing:
+            stop.wait(0.5)
 
 
 def run_sink(
@@ -119,7 +147,6 @@ def run_sink(
             migrate(client, ch.database, retention, time_zone=zone.key)
         writer = BatchWriter(client, database=ch.database, batch_size=batch_size, max_wait=max_wait)
         consumer = KafkaConsumer(
-            *kind_by_topic,
             bootstrap_servers=kafka.bootstrap,
             group_id=group_id,
             client_id=f"{group_id}-{ch.database}",
@@ -127,6 +154,8 @@ def run_sink(
             auto_offset_reset="earliest",
             **kafka_python_options(kafka),
         )
+        wait_for_partitions(consumer, list(kind_by_topic), stop)
+        consumer.subscribe(list(kind_by_topic))
         uncommitted = 0
 
         def flush_and_commit() -> None:
@@ -134,9 +163,11 @@ def run_sink(
             if writer.pending:
                 progress.rows += writer.flush()
                 progress.flushes += 1
-                progress.retries = writer.retries
                 if after_flush is not None:
                     after_flush()
+            progress.retries = writer.retries
+            progress.rejected = writer.rejected
+            progress.values_fitted = writer.values_fitted
             if uncommitted:
                 try:
                     consumer.commit()
@@ -161,16 +192,24 @@ def run_sink(
                         # A compaction tombstone deletes a key from the topic; the tables keep history.
                         progress.tombstones += 1
                         continue
+                    source = (record.topic, record.partition, record.offset)
                     try:
-                        table, rows = rows_for(kind, decode(kind, record.value), zone)
+                        derived = decode(kind, record.value)
                     except (ValidationError, ValueError, UnicodeDecodeError) as error:
                         log.error("undecodable message on %s[%d]@%d: %s", record.topic, record.partition,
                                   record.offset, type(error).__name__)
-                        table = "deadletter"
-                        rows = undecodable_rows(record.topic, record.partition, record.offset,
-                                                record.timestamp, error, zone)
                         progress.undecodable += 1
-                    writer.add_rows(table, rows)
+                        writer.add_rows("deadletter", undecodable_rows(
+                            record.topic, record.partition, record.offset, record.timestamp, error, zone), source)
+                        continue
+                    try:
+                        table, rows = rows_for(kind, derived, zone)
+                    except Exception as error:  # a mapping bug must not stop the sink: recorded, and past it
+                        log.error("cannot map the message on %s[%d]@%d: %s", record.topic, record.partition,
+                                  record.offset, type(error).__name__)
+                        writer.add_reject(kind, error, source)
+                        continue
+                    writer.add_rows(table, rows, source)
             # A whole poll is buffered before any flush, so a commit never covers an unwritten row.
             if writer.due() or (uncommitted and not writer.pending):
                 flush_and_commit()

@@ -7,6 +7,13 @@ one row for every record except a dead letter, which gives one row per error (an
 `COLUMNS[table]`; columns ClickHouse fills itself (events.ingested_at, lateness_seconds) are not
 among them. Datetimes are converted to UTC, enums to their values. Local days and ages use `zone`,
 the rules config's time zone (RulesConfig.zone), as the stream rules do.
+
+`fit(table, row)` makes a row storable whatever the record held: a datetime a column cannot hold
+(DateTime64(3) spans 1900..2299; the contract bounds `occurred_at` but not, e.g., `encompass_notified_at`)
+becomes NULL in a Nullable column and the nearest end of the range in a required one; an integer beyond
+its column's type likewise. It returns the columns it changed, so the writer can count and log them.
+`partition_of(table, row)` is the row's partition (its UTC month where the table is partitioned by
+month), so the writer can insert one partition at a time.
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from enum import Enum
 from functools import cache
@@ -223,7 +231,14 @@ def _v(value: Any) -> Any:
 
 
 def _ts(moment: datetime | None) -> datetime | None:
-    return moment.astimezone(UTC) if moment is not None else None
+    """UTC; a moment Python cannot express in UTC (year 9999 at -10:00) is pushed to the edge of the
+    representable range, which `fit` then treats as out of any column's range."""
+    if moment is None:
+        return None
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        return datetime.max.replace(tzinfo=UTC) if moment.year > 1 else datetime.min.replace(tzinfo=UTC)
 
 
 def _values(items: list[Any]) -> list[Any]:
@@ -237,7 +252,7 @@ def age_in_years(birth_month: str | None, moment: datetime, zone: ZoneInfo) -> i
         return None
     try:
         age = age_at(birth_month, moment, zone)
-    except ValueError:  # not YYYY-MM: the contract refuses it, so only a hand-made record gets here
+    except (ValueError, OverflowError):  # not YYYY-MM (the contract refuses it), or a moment at Python's limits
         return None
     return age if age is not None and 0 <= age <= 255 else None
 
@@ -384,17 +399,30 @@ def local_day(moment: datetime, zone: ZoneInfo) -> date:
     return moment.astimezone(zone).date()
 
 
+def _day(moment: datetime, zone: ZoneInfo) -> date:
+    try:
+        return local_day(moment, zone)
+    except OverflowError:  # at the very ends of Python's range; `fit` clamps it to the column's
+        return moment.date()
+
+
+# Ingest reports at most 100 errors plus one saying how many more; an older letter may list more.
+MAX_DEADLETTER_ROWS = 101
+
+
 def deadletter_rows(letter: DeadLetter, zone: ZoneInfo) -> list[Row]:
-    """One row per error; a letter without errors still counts once, as '(unknown)'."""
-    received = letter.received_at.astimezone(UTC)
-    errors = letter.errors or [{"loc": "(message)", "msg": "(unknown)"}]
+    """One row per error (the first MAX_DEADLETTER_ROWS; error_count keeps the full count); a letter
+    without errors still counts once, as '(unknown)'."""
+    received = _ts(letter.received_at) or letter.received_at
+    all_errors = letter.errors or [{"loc": "(message)", "msg": "(unknown)"}]
+    errors = all_errors[:MAX_DEADLETTER_ROWS]
     common = {
-        "day": local_day(received, zone),
+        "day": _day(received, zone),
         "hour": received.replace(minute=0, second=0, microsecond=0),
         "received_at": received,
         "agency": letter.agency,
         "event_type": letter.event_type,
-        "error_count": len(errors),
+        "error_count": len(all_errors),
         "topic": letter.topic,
         "partition": letter.partition,
         "offset": letter.offset,
@@ -437,6 +465,90 @@ def rows_for(topic_or_kind: str, record: Record, zone: ZoneInfo | None = None) -
 def rows_of(record: Record, zone: ZoneInfo | None = None) -> tuple[str, list[Row]]:
     """(table, rows) for a derived record whose table follows from its type (TABLE_BY_MODEL)."""
     return rows_for(table_of(record), record, zone)
+
+
+# --- what a column can hold --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Bounds:
+    low: Any
+    high: Any
+    nullable: bool
+
+
+DATETIME64 = (datetime(1900, 1, 1, tzinfo=UTC), datetime(2299, 12, 31, 23, 59, 59, 999000, tzinfo=UTC))
+DATETIME32 = (datetime(1970, 1, 1, tzinfo=UTC), datetime(2106, 2, 7, 6, 28, 15, tzinfo=UTC))
+DATE16 = (date(1970, 1, 1), date(2149, 6, 6))
+UINT8, UINT16, UINT32, UINT64 = ((0, 2**bits - 1) for bits in (8, 16, 32, 64))
+
+
+def _b(low_high: tuple[Any, Any], nullable: bool) -> Bounds:
+    return Bounds(low_high[0], low_high[1], nullable)
+
+
+def _datetime_columns(nullable: set[str], required: set[str]) -> dict[str, Bounds]:
+    return {**{c: _b(DATETIME64, True) for c in nullable}, **{c: _b(DATETIME64, False) for c in required}}
+
+
+# table -> column -> what its ClickHouse type holds (the schema/*.sql types of every bounded column).
+BOUNDS: dict[str, dict[str, Bounds]] = {
+    "events": {
+        **_datetime_columns({"recorded_at", "encompass_notified_at"}, {"occurred_at"}),
+        "age_at_event": _b(UINT8, True),
+        "named_place_count": _b(UINT16, False),
+        "dash_score": _b(UINT8, True),
+        "previous_plans": _b(UINT16, True),
+    },
+    "episodes": _datetime_columns({"started_at", "ended_at", "interview_at"}, {"changed_at"}),
+    "child_state": {
+        **_datetime_columns({"last_interview_at", "last_event_at"}, {"changed_at"}),
+        "episodes_30d": _b(UINT32, False),
+        "episodes_90d": _b(UINT32, False),
+        "da_incidents_12m": _b(UINT32, False),
+    },
+    "alerts": _datetime_columns({"resolved_at"}, {"opened_at", "changed_at"}),
+    "place_links": _datetime_columns(set(), {"occurred_at"}),
+    "deadletter": {
+        "day": _b(DATE16, False),
+        "hour": _b(DATETIME32, False),
+        "received_at": _b(DATETIME64, False),
+        "error_index": _b(UINT16, False),
+        "error_count": _b(UINT16, False),
+        "partition": _b(UINT32, False),
+        "offset": _b(UINT64, False),
+        "size_bytes": _b(UINT32, False),
+    },
+}
+
+
+def fit(table: str, row: Row) -> tuple[Row, list[str]]:
+    """The row with every bounded value its column can hold (see the module docstring), and the names
+    of the columns changed. Never the values themselves: they may be partner data."""
+    changed: list[str] = []
+    fitted = dict(row)
+    for column, bounds in BOUNDS.get(table, {}).items():
+        value = row.get(column)
+        if value is None or isinstance(value, bool):
+            continue
+        if isinstance(bounds.low, datetime) != isinstance(value, datetime):
+            continue  # not the kind of value the column holds: the insert reports it
+        if bounds.low <= value <= bounds.high:
+            continue
+        fitted[column] = None if bounds.nullable else (bounds.low if value < bounds.low else bounds.high)
+        changed.append(column)
+    return fitted, changed
+
+
+# table -> the column whose UTC month partitions it (schema: PARTITION BY toYYYYMM(column)).
+MONTH_PARTITIONED: dict[str, str] = {"events": "occurred_at", "place_links": "occurred_at"}
+
+
+def partition_of(table: str, row: Mapping[str, Any]) -> int:
+    """The row's partition as YYYYMM (0 for a table that is not partitioned)."""
+    column = MONTH_PARTITIONED.get(table)
+    moment = row.get(column) if column else None
+    return moment.year * 100 + moment.month if isinstance(moment, datetime) else 0
 
 
 def as_tuple(table: str, row: Mapping[str, Any]) -> list[Any]:

@@ -33,6 +33,7 @@ from sinks.migrate import (
     READONLY_ROLE_SQL,
     SCHEMA_DIR,
     MigrationError,
+    discover,
     migrate,
     render,
     split_statements,
@@ -41,6 +42,8 @@ from sinks.rows import COLUMNS, rows_for
 
 pytestmark = pytest.mark.integration
 
+# Every migration shipped, by version (a new one needs no edit here).
+ALL_VERSIONS = [migration.version for migration in discover()]
 TABLES = ("events", "episodes", "child_state", "alerts", "alert_changes", "place_links", "places", "deadletter")
 # Recent times: rows older than their table's TTL would be dropped as they are written. 09:00 UTC keeps
 # the sample's links (up to 3 h apart) on one London day.
@@ -160,11 +163,11 @@ def test_migrate_from_empty_then_rerun_is_a_no_op(client: Client) -> None:
     name = f"m_{uuid.uuid4().hex[:12]}"
     try:
         applied = migrate(client, name)
-        assert applied == [1, 2, 3, 4, 5]
+        assert applied == ALL_VERSIONS
         tables = {row[0] for row in client.query(f"SHOW TABLES FROM {name}").result_rows}
-        assert set(TABLES) | {"schema_migrations", "places_mv", "alert_changes_mv"} <= tables
+        assert set(TABLES) | {"schema_migrations", "places_mv", "alert_changes_mv", "sink_rejects"} <= tables
         assert migrate(client, name) == []
-        assert count(client, name, "schema_migrations") == 5
+        assert count(client, name, "schema_migrations") == len(ALL_VERSIONS)
         # the retention periods reached the tables
         ttl = client.command(f"SELECT create_table_query FROM system.tables WHERE database = '{name}'"
                              " AND name = 'deadletter'")
@@ -179,12 +182,13 @@ def test_migrate_applies_only_new_files_and_refuses_an_edited_one(client: Client
     name = f"m_{uuid.uuid4().hex[:12]}"
     retention = RetentionSettings(events_days=90)
     try:
-        assert migrate(client, name, retention, schema_dir=schema) == [1, 2, 3, 4, 5]
-        (schema / "006_extra.sql").write_text(
+        assert migrate(client, name, retention, schema_dir=schema) == ALL_VERSIONS
+        extra = ALL_VERSIONS[-1] + 1
+        (schema / f"{extra:03d}_extra.sql").write_text(
             "CREATE TABLE IF NOT EXISTS {database}.extra (x String) ENGINE = Memory;\n"
             "-- a trailing comment; not a statement\n"
         )
-        assert migrate(client, name, retention, schema_dir=schema) == [6]
+        assert migrate(client, name, retention, schema_dir=schema) == [extra]
         assert migrate(client, name, retention, schema_dir=schema) == []
         (schema / "001_events.sql").write_text((schema / "001_events.sql").read_text() + "\n-- edited\n")
         with pytest.raises(MigrationError, match="001_events.sql changed"):
@@ -199,12 +203,12 @@ def test_a_store_migrated_before_004_took_its_time_zone_stays_valid(client: Clie
     name = f"m_{uuid.uuid4().hex[:12]}"
     other = f"m_{uuid.uuid4().hex[:12]}"
     try:
-        assert migrate(client, name) == [1, 2, 3, 4, 5]
+        assert migrate(client, name) == ALL_VERSIONS
         [earlier] = EARLIER_CHECKSUMS[4]
         client.insert("schema_migrations", [[4, "places", earlier]], column_names=["version", "name", "checksum"],
                       database=name)
         assert migrate(client, name) == []
-        assert migrate(client, other, time_zone="America/New_York") == [1, 2, 3, 4, 5]
+        assert migrate(client, other, time_zone="America/New_York") == ALL_VERSIONS
         view = client.command(f"SELECT create_table_query FROM system.tables WHERE database = '{other}'"
                               " AND name = 'places_mv'")
         assert "America/New_York" in str(view) and "Europe/London" not in str(view)
@@ -307,16 +311,19 @@ def test_writer_retries_a_failing_insert_without_losing_or_duplicating(
 
 
 def test_writer_gives_up_after_bounded_attempts_and_keeps_the_batch(client: Client, database: str) -> None:
+    """The store down: retries exhausted, and the rejects cannot be written either, so the flush raises
+    and keeps every row (nothing is committed past them)."""
     flaky = FlakyClient(client, failures=100)
     writer = BatchWriter(flaky, database=database, max_attempts=3, sleep=lambda _: None)  # type: ignore[arg-type]
     for kind, record in sample_records():
         writer.add_rows(*rows_for(kind, record))
     with pytest.raises(OperationalError):
         writer.flush()
-    assert flaky.calls == 3 and writer.pending == 14
+    assert flaky.calls == 3 + 3 and writer.pending == 14  # the batch, then its rejects, 3 attempts each
     flaky.failures = 0
     assert writer.flush() == 14
     assert {t: count(client, database, t, final=True) for t in TABLES} == EXPECTED_FINAL
+    assert count(client, database, "sink_rejects") == 0
 
 
 # --- read-only access --------------------------------------------------------------------------
@@ -431,7 +438,7 @@ def test_db_migrate_command(chdb_settings: ClickHouseSettings, client: Client, m
         assert args.func(args) == 0
         assert capsys.readouterr().out.splitlines()[0] == f"{name}: applied 001_events"
         assert args.func(args) == 0
-        assert capsys.readouterr().out == f"{name}: up to date (5 migrations)\n"
+        assert capsys.readouterr().out == f"{name}: up to date ({len(ALL_VERSIONS)} migrations)\n"
     finally:
         client.command(f"DROP DATABASE IF EXISTS {name} SYNC")
 

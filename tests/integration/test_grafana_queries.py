@@ -304,3 +304,95 @@ def test_alert_query_runs_and_yields_labelled_numbers(
 
 def _labels_in(template: str) -> list[str]:
     return re.findall(r"\$labels\.(\w+)", template)
+
+
+# --- hostile variable values ---------------------------------------------------------------------------
+
+# Values that broke out of `${var:singlequote}` or try to: each must stay one literal that matches nothing.
+HOSTILE_VALUES = (
+    "\\",
+    "'",
+    "\\' OR 1=1 --",
+    "' OR '1'='1",
+    "--",
+    "x\n) OR 1=1 --\n",
+    "'); DROP TABLE events; --",
+    "%",
+    "%27 OR 1=1 --",
+    "}",
+    "Ünïcödé ✓ 😀 \u202e",
+)
+NO_SUCH_VALUE = "no-such-value"
+
+
+def _variables_of(target: Target) -> dict[str, dict[str, Any]]:
+    board = _boards()[target.board]
+    return {variable["name"]: variable for variable in board["templating"]["list"]}
+
+
+def _hostile(store: Store, target: Target, variable: str, value: str) -> dict[str, Selection]:
+    """Every other variable as a user would have it (All, a real child); `variable` set to `value`, as an
+    array when the variable is multi-valued, exactly as Grafana passes it."""
+    definition = _variables_of(target)[variable]
+    chosen = _all(store, store.children[0] if "child" in variables_in(target.sql) else None)
+    chosen[variable] = Selection.of(value, multi=bool(definition.get("multi")))
+    return chosen
+
+
+def test_hostile_values_decode_to_themselves(store: Store) -> None:
+    """The literal ClickHouse receives is exactly the value: what `selected_one` compares to a column."""
+    for value in HOSTILE_VALUES:
+        sql = expand("SELECT decodeURLComponent('${v:percentencode}')", store.time_range,
+                     {"v": Selection.of(value, multi=False)})
+        assert store.run(sql).result_rows == [(value,)], sql
+
+
+HOSTILE_TARGETS = [target for target in PANEL_TARGETS if variables_in(target.sql)]
+
+
+@pytest.mark.parametrize("target", HOSTILE_TARGETS, ids=lambda target: target.name)
+def test_hostile_values_change_no_query(store: Store, target: Target) -> None:
+    """For each variable the query reads, each hostile value gives exactly what a plain value matching
+    nothing gives (usually no row): never every row, never an error."""
+    assert HOSTILE_TARGETS, "no query reads a variable"
+    for variable in sorted(variables_in(target.sql)):
+        baseline, _ = _run_target(store, target, _hostile(store, target, variable, NO_SUCH_VALUE))
+        for value in HOSTILE_VALUES:
+            result, _ = _run_target(store, target, _hostile(store, target, variable, value))
+            assert result.result_rows == baseline.result_rows, (
+                f"{target.name}: ${variable} = {value!r} changed the result")
+
+
+def test_a_hostile_value_would_have_broken_singlequote(store: Store) -> None:
+    """The check above can fail: through the old `${var:singlequote}` the same value returns every row."""
+    sql = "SELECT count() FROM events WHERE agency = ${agency:singlequote}"
+    attack = expand(sql, store.time_range, {"agency": Selection.of("\\' OR 1=1 --", multi=True)})
+    safe = expand("SELECT count() FROM events WHERE has([decodeURLComponent('${agency:percentencode}')], agency)",
+                  store.time_range, {"agency": Selection.of("\\' OR 1=1 --", multi=False)})
+    everything = store.run("SELECT count() FROM events").result_rows[0][0]
+    assert everything > 0
+    assert store.run(attack).result_rows[0][0] == everything
+    assert store.run(safe).result_rows[0][0] == 0
+
+
+def test_selected_values_still_filter_exactly(store: Store) -> None:
+    """The decoding keeps real values working: one ward, two wards (a multi variable) and one child select
+    exactly the rows a plain comparison selects."""
+    from grafana.panels import event_in_ward, selected_one
+
+    def ward_count(*wards: str) -> int:
+        sql = expand(f"SELECT count() FROM place_links WHERE {event_in_ward()}", store.time_range,
+                     {"ward": Selection.of(*wards, multi=True)})
+        return int(store.run(sql).result_rows[0][0])
+
+    def direct(*wards: str) -> int:
+        return int(store.client.query("SELECT count() FROM place_links WHERE has({w:Array(String)}, ward_code)",
+                                      parameters={"w": list(wards)}).result_rows[0][0])
+
+    first, second = store.wards[:2]
+    assert ward_count(first) == direct(first) > 0
+    assert ward_count(first, second) == direct(first, second) > direct(first)
+    child = store.children[0]
+    sql = expand(f"SELECT count() FROM child_state FINAL WHERE child_key = {selected_one('child')}",
+                 store.time_range, {"child": Selection.of(child, multi=False)})
+    assert store.run(sql).result_rows == [(1,)]

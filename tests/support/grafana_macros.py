@@ -7,7 +7,11 @@ Three steps, in Grafana's order:
    the variable is All (or nothing is selected), else `condition`. Dashboards only: alert rules are
    evaluated in the backend, where neither this macro nor dashboard variables exist.
 2. `interpolate` -- Grafana's template service: `$var`, `${var}`, `${var:format}`, `[[var]]`. Formats
-   as Grafana's registry writes them (`singlequote`: `'v'`, `'` escaped as `\\'`, values joined by `,`).
+   as Grafana 11.6's registry (@grafana/scenes formatRegistry.ts) writes them: `singlequote`: `'v'`, `'`
+   escaped as `\\'` (and `\\` not at all), values joined by `,`; `percentencode`: a multi value (an array)
+   as `encodeURIComponentStrict('{' + values.join(',') + '}')`, a single value as
+   `encodeURIComponentStrict(value)`, where encodeURIComponentStrict is JavaScript's encodeURIComponent
+   with `!'()*` encoded too (UTF-8, upper-case hex; only `A-Z a-z 0-9 - _ . ~` stay as they are).
    An unformatted multi-value variable gets the plugin's own format (`'a','b'`, no escaping).
 3. `expand_time_macros` -- the plugin's backend (sqlds): `$__timeFilter(col)` and friends, from the
    query's time range and interval.
@@ -17,6 +21,7 @@ from __future__ import annotations
 
 import math
 import re
+import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -51,10 +56,13 @@ class Selection:
     values: tuple[str, ...] = ()
     all: bool = False
     options: tuple[str, ...] = ()
+    # The variable's `multi`: Grafana then holds its value as an array, even of one value. None: an
+    # array unless exactly one value is selected.
+    multi: bool | None = None
 
     @classmethod
-    def of(cls, *values: str) -> Selection:
-        return cls(values=tuple(values))
+    def of(cls, *values: str, multi: bool | None = None) -> Selection:
+        return cls(values=tuple(values), multi=multi)
 
     @classmethod
     def all_of(cls, options: tuple[str, ...] | list[str]) -> Selection:
@@ -68,6 +76,13 @@ class Selection:
     @property
     def expanded(self) -> list[str]:
         return list(self.options if self.all else self.values)
+
+    @property
+    def is_array(self) -> bool:
+        """Whether Grafana passes the value to a formatter as an array."""
+        if self.all:
+            return True
+        return self.multi if self.multi is not None else len(self.values) != 1
 
 
 Selections = Mapping[str, Selection]
@@ -138,6 +153,19 @@ def _sql_string(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
+def encode_uri_component_strict(value: str) -> str:
+    """Grafana's encodeURIComponentStrict. JavaScript's encodeURIComponent keeps `A-Z a-z 0-9 - _ . ! ~ * ' ( )`;
+    the strict form encodes `!'()*` too, leaving exactly Python's always-safe set. A lone surrogate cannot be
+    encoded (JavaScript throws URIError; Python raises UnicodeEncodeError)."""
+    return urllib.parse.quote(value, safe="", encoding="utf-8", errors="strict")
+
+
+def _percent_encode(values: list[str], multi: bool) -> str:
+    if multi:
+        return encode_uri_component_strict("{" + ",".join(values) + "}")
+    return encode_uri_component_strict("".join(values))
+
+
 def _each(quote: Callable[[str], str]) -> Callable[[list[str], bool], str]:
     return lambda values, multi: ",".join(quote(value) for value in values)
 
@@ -154,6 +182,7 @@ FORMATS: dict[str, Callable[[list[str], bool], str]] = {
     "csv": lambda values, multi: ",".join(values),
     "raw": lambda values, multi: ",".join(values),
     "pipe": lambda values, multi: "|".join(values),
+    "percentencode": _percent_encode,
 }
 
 
@@ -178,7 +207,7 @@ def interpolate(sql: str, selections: Selections) -> str:
         if selection is None:
             return match.group(0)
         values = selection.expanded
-        multi = selection.all or len(values) != 1
+        multi = selection.is_array
         if fmt is None:
             return _plugin_default(values, multi)
         if fmt not in FORMATS:

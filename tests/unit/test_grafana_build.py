@@ -226,8 +226,9 @@ def test_every_board_uses_the_fixed_datasource(built: Path) -> None:
                 assert variable["datasource"] == expected, f"{stem}: variable {variable['name']}"
 
 
-def test_variables_are_quoted_and_all_is_conditional(built: Path) -> None:
-    """Each variable appears as `${name:singlequote}`, or as the variable argument of $__conditionalAll."""
+def test_variables_reach_sql_only_percent_encoded_and_all_is_conditional(built: Path) -> None:
+    """Each variable appears only as `decodeURLComponent('${name:percentencode}')` (whose interpolated text
+    cannot end the literal), or as the variable argument of $__conditionalAll."""
     for stem, board in _boards(built).items():
         defined = {variable["name"]: variable for variable in board["templating"]["list"]}
         for title, target in _queries(board):
@@ -238,7 +239,10 @@ def test_variables_are_quoted_and_all_is_conditional(built: Path) -> None:
             for match in re.finditer(r"\$\{?(\w+)(:[^}]*)?\}?", kept):
                 if match.group(1).startswith("__"):
                     continue
-                assert match.group(0) == f"${{{match.group(1)}:singlequote}}", f"{stem}: {title}: {match.group(0)}"
+                before = kept[: match.start()]
+                assert match.group(0) == f"${{{match.group(1)}:percentencode}}", f"{stem}: {title}: {match.group(0)}"
+                assert before.endswith("decodeURLComponent('") and kept[match.end():].startswith("')"), (
+                    f"{stem}: {title}: {match.group(0)} is not alone inside decodeURLComponent('...')")
             for variable in re.findall(r"\$__conditionalAll\(.*?,\s*\$(\w+)\)", sql, flags=re.S):
                 assert defined[variable].get("includeAll"), f"{stem}: ${variable} is conditional but has no All"
         for variable in defined.values():
@@ -407,6 +411,14 @@ def test_variables_interpolate_as_grafana_formats_them() -> None:
     assert interpolate("$ward", chosen) == "'St Michael's','Foleshill'"
     assert interpolate("${ward:singlequote}", {"ward": Selection.all_of(["x", "y"])}) == "'x','y'"
     assert interpolate("$__timeFilter(t) $other", chosen) == "$__timeFilter(t) $other"
+    # percentencode: an array (a multi variable, even of one value) glob-braced, then encoded strictly.
+    hostile = "\\' OR 1=1 --\n%é(*)!~"
+    assert interpolate("${one:percentencode}", {"one": Selection.of(hostile, multi=False)}) == (
+        "%5C%27%20OR%201%3D1%20--%0A%25%C3%A9%28%2A%29%21~")
+    assert interpolate("${ward:percentencode}", {"ward": Selection.of("a,b", "c", multi=True)}) == (
+        "%7Ba%2Cb%2Cc%7D")
+    assert interpolate("${ward:percentencode}", {"ward": Selection.of("E05", multi=True)}) == "%7BE05%7D"
+    assert interpolate("${ward:percentencode}", {"ward": Selection.all_of(["x", "y"])}) == "%7Bx%2Cy%7D"
     assert variables_in("$__timeFilter(t) AND ${ward:singlequote} AND $__conditionalAll(c, $agency)") == {
         "ward", "agency"}
 

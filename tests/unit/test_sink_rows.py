@@ -11,10 +11,11 @@ from enum import Enum
 from zoneinfo import ZoneInfo
 
 import pytest
+from clickhouse_connect.driver.exceptions import DatabaseError, OperationalError, ProgrammingError
 
 from models.derived import Alert, ChildSnapshot, DeadLetter, Episode, Fact, Place, PlaceLink
 from models.events import Agency, CseLevel, PoliceRisk, PremisesCategory
-from sinks.clickhouse import BatchWriter, dedup_token
+from sinks.clickhouse import REJECT_COLUMNS, BatchWriter, dedup_token, is_retryable, scrubbed_message
 from sinks.migrate import (
     EARLIER_CHECKSUMS,
     SCHEMA_DIR,
@@ -31,7 +32,9 @@ from sinks.rows import (
     age_in_years,
     as_tuple,
     decode,
+    fit,
     kind_of,
+    partition_of,
     rows_for,
     rows_of,
     table_of,
@@ -294,7 +297,7 @@ class FakeClient:
 
     def insert(self, table: str, rows: list[list[object]], column_names: list[str], database: str | None = None,
                settings: dict[str, str] | None = None) -> None:
-        assert column_names == list(COLUMNS[table])
+        assert column_names == list(COLUMNS.get(table, REJECT_COLUMNS))
         if self.failures:
             self.failures -= 1
             raise ConnectionError("server went away")
@@ -364,3 +367,153 @@ def test_the_table_of_a_record_follows_from_its_type() -> None:
     assert set(TABLE_BY_MODEL.values()) == set(COLUMNS)
     with pytest.raises(KeyError, match="no table for a Place"):
         table_of(PLACE)
+
+
+# --- surviving any one record ----------------------------------------------------------------------
+
+
+def test_values_no_column_can_hold_are_fitted_and_named() -> None:
+    """A datetime the contract allows but DateTime64(3) cannot hold: NULL in a Nullable column, the range's
+    end in a required one; an integer beyond its type likewise. Year 9999 at -10:00 is past Python's UTC."""
+    fact = Fact(event_id="e", event_type="da.incident", agency="police", child_keys=["k"],
+                occurred_at=datetime(9999, 12, 31, 23, 59, 59, tzinfo=timezone(timedelta(hours=-10))),
+                recorded_at=datetime(9999, 12, 31, tzinfo=UTC), encompass_notified_at=datetime(1, 1, 1, tzinfo=UTC),
+                dash_score=300, previous_plans=70000)
+    table, rows = rows_for(EVENTS, fact)
+    fitted, changed = fit(table, rows[0])
+    assert sorted(changed) == ["dash_score", "encompass_notified_at", "occurred_at", "previous_plans", "recorded_at"]
+    assert fitted["encompass_notified_at"] is None and fitted["recorded_at"] is None
+    assert fitted["dash_score"] is None and fitted["previous_plans"] is None
+    assert fitted["occurred_at"] == datetime(2299, 12, 31, 23, 59, 59, 999000, tzinfo=UTC)
+    in_range = {**rows[0], "occurred_at": datetime(2026, 1, 1, tzinfo=UTC), "recorded_at": None,
+                "encompass_notified_at": datetime(2299, 12, 31, tzinfo=UTC), "dash_score": 24, "previous_plans": 50}
+    assert fit(table, in_range) == (in_range, [])
+    snapshot = ChildSnapshot(child_key="c", episodes_30d=2**40, changed_at=datetime(1, 1, 1, tzinfo=UTC))
+    fitted, changed = fit(*[(t, r[0]) for t, r in [rows_for(CHILD_STATES, snapshot)]][0])
+    assert sorted(changed) == ["changed_at", "episodes_30d"]
+    assert fitted["episodes_30d"] == 2**32 - 1 and fitted["changed_at"] == datetime(1900, 1, 1, tzinfo=UTC)
+
+
+def test_a_dead_letter_with_70006_errors_gives_101_rows_that_fit() -> None:
+    letter = DeadLetter(errors=[{"loc": "<unknown field>", "msg": "Extra inputs are not permitted"}] * 70006,
+                        original="", topic="t", partition=0, offset=1, received_at=datetime(2026, 1, 1, tzinfo=UTC))
+    table, rows = rows_for(DEADLETTER, letter)
+    assert len(rows) == 101 and {row["error_count"] for row in rows} == {70006}
+    fitted, changed = fit(table, rows[-1])
+    assert changed == ["error_count"] and fitted["error_count"] == 65535 and fitted["error_index"] == 100
+
+
+def test_partition_of_is_the_utc_month_of_partitioned_tables() -> None:
+    moment = datetime(2026, 3, 31, 23, 30, tzinfo=UTC)
+    assert partition_of("events", {"occurred_at": moment}) == 202603
+    assert partition_of("place_links", {"occurred_at": moment}) == 202603
+    assert partition_of("alerts", {"opened_at": moment}) == 0
+
+
+class PickyClient(FakeClient):
+    """Refuses, as not retryable, any batch holding a row whose event_id is in `poison`."""
+
+    def __init__(self, poison: set[str]) -> None:
+        super().__init__()
+        self.poison = poison
+        self.attempts: list[int] = []
+
+    def insert(self, table: str, rows: list[list[object]], column_names: list[str], database: str | None = None,
+               settings: dict[str, str] | None = None) -> None:
+        self.attempts.append(len(rows))
+        if table == "events" and any(row[0] in self.poison for row in rows):
+            raise ProgrammingError("Code: 469. DB::Exception: Constraint `c` for table events is violated at row 1."
+                                   " Expression: (event_id != 'Jane Smith')")
+        super().insert(table, rows, column_names, database, settings)
+
+
+def _facts(count: int, months: int = 1) -> list[Fact]:
+    start = datetime(2026, 1, 15, tzinfo=UTC)
+    return [Fact(event_id=f"event-{index:04d}", event_type="missing.ended", agency="police", child_keys=["k"],
+                 occurred_at=start.replace(year=start.year + (index % months) // 12, month=1 + (index % months) % 12))
+            for index in range(count)]
+
+
+def test_a_row_that_cannot_be_written_is_isolated_and_rejected_and_the_rest_written() -> None:
+    client = PickyClient({"event-0005", "Jane Smith"})
+    facts = _facts(12)
+    facts[5] = facts[5].model_copy(update={"system": "Jane Smith"})
+    writer = BatchWriter(client, sleep=lambda _: pytest.fail("not retryable: no sleep"))  # type: ignore[arg-type]
+    for offset, fact in enumerate(facts):
+        writer.add_rows(*rows_for(EVENTS, fact), source=("events-topic", 3, 100 + offset))
+    assert writer.flush() == 12 and writer.pending == 0
+    written = [str(row[0]) for table, rows, _ in client.inserts if table == "events" for row in rows]
+    assert sorted(written) == sorted(f.event_id for f in facts if f.event_id != "event-0005")
+    rejects = [row for table, rows, _ in client.inserts if table == "sink_rejects" for row in rows]
+    assert writer.rejected == 1 and len(rejects) == 1
+    rejected = dict(zip(REJECT_COLUMNS, rejects[0], strict=True))
+    assert (rejected["table"], rejected["topic"], rejected["partition"], rejected["offset"]) == (
+        "events", "events-topic", 3, 105)
+    assert rejected["error_class"] == "clickhouse_connect.driver.exceptions.ProgrammingError"
+    assert "Code: 469" in str(rejected["error_message"])
+    assert not any("Jane Smith" in str(value) or "event-0005" in str(value) for value in rejects[0])
+    assert max(client.attempts) == 12 and len(client.attempts) <= 2 * 4 + 2  # halves, not one insert per row
+
+
+def test_retries_exhausted_rejects_the_rows_and_the_backoff_is_bounded() -> None:
+    class Busy(FakeClient):
+        def insert(self, table: str, rows: list[list[object]], column_names: list[str],
+                   database: str | None = None, settings: dict[str, str] | None = None) -> None:
+            if table == "events":
+                raise DatabaseError("Code: 202. DB::Exception: Too many simultaneous queries")
+            super().insert(table, rows, column_names, database, settings)
+
+    sleeps: list[float] = []
+    client = Busy()
+    writer = BatchWriter(client, max_attempts=6, backoff=1.0, max_backoff=4.0,  # type: ignore[arg-type]
+                         sleep=sleeps.append)
+    writer.add_rows(*rows_for(EVENTS, _facts(1)[0]), source=("t", 0, 9))
+    writer.add_rows(*rows_for(ALERTS, RECORDS["alerts"]), source=("a", 0, 1))
+    assert writer.flush() == 2
+    assert sleeps == [1.0, 2.0, 4.0, 4.0, 4.0]
+    assert sorted(table for table, _, _ in client.inserts) == ["alerts", "sink_rejects"]
+    assert writer.rejected == 1 and writer.rows_written == 1
+
+
+def test_what_is_retryable() -> None:
+    assert is_retryable(ConnectionError()) and is_retryable(TimeoutError()) and is_retryable(OperationalError("x"))
+    assert is_retryable(DatabaseError("Code: 252. DB::Exception: Too many parts (300)"))
+    assert is_retryable(DatabaseError("Code: 159. DB::Exception: Timeout exceeded"))
+    assert not is_retryable(DatabaseError("Code: 53. DB::Exception: Type mismatch"))
+    assert not is_retryable(ProgrammingError("Code: 60. Unknown table"))
+    assert not is_retryable(TypeError("bad value")) and not is_retryable(OverflowError())
+
+
+def test_an_error_about_the_store_raises_rather_than_rejecting_every_row() -> None:
+    class NoTable(FakeClient):
+        def insert(self, table: str, rows: list[list[object]], column_names: list[str],
+                   database: str | None = None, settings: dict[str, str] | None = None) -> None:
+            self.inserts.append((table, list(rows), settings))
+            raise DatabaseError("Code: 60. DB::Exception: Table db.events does not exist. (UNKNOWN_TABLE)")
+
+    client = NoTable()
+    writer = BatchWriter(client, sleep=lambda _: None)  # type: ignore[arg-type]
+    for fact in _facts(8):
+        writer.add_rows(*rows_for(EVENTS, fact))
+    with pytest.raises(DatabaseError, match="UNKNOWN_TABLE"):
+        writer.flush()
+    assert len(client.inserts) == 1 and writer.pending == 8 and writer.rejected == 0
+
+
+def test_a_reject_message_keeps_no_value() -> None:
+    error = ValueError("Cannot parse 'Jane Smith' as UInt16: \"CV1 2GN\" at row 3, value 1234567890")
+    message = scrubbed_message(error, [["x", 1234567890, ["tag-value"]]])
+    assert "Jane" not in message and "CV1" not in message and "1234567890" not in message
+    assert message.startswith("Cannot parse '?' as UInt16") and len(scrubbed_message(ValueError("y" * 999))) == 300
+
+
+def test_a_flush_inserts_one_partition_at_a_time() -> None:
+    client = FakeClient()
+    writer = BatchWriter(client, batch_size=50)  # type: ignore[arg-type]
+    for fact in _facts(300, months=150):
+        writer.add_rows(*rows_for(EVENTS, fact))
+    assert writer.flush() == 300
+    months = [{(moment.year, moment.month) for row in rows if isinstance(moment := row[2], datetime)}
+              for _, rows, _ in client.inserts]
+    assert len(client.inserts) == 150 and all(len(month) == 1 for month in months)
+    assert len(set().union(*months)) == 150
