@@ -16,8 +16,10 @@ from streams.topics import TOPICS
 def create_missing(bootstrap: str, wanted: dict[str, tuple[int, dict[str, str]]], replication: int,
                    security: Mapping[str, Any] | None = None) -> list[str]:
     """Create each topic of `wanted` (name -> (partitions, configs)) that does not exist yet; existing
-    ones are left as they are. Returns the names created."""
+    ones are left as they are. Returns the names this call created. Idempotent under a race: when
+    several workers start at once, a topic another one created first counts as done."""
     from kafka.admin import KafkaAdminClient, NewTopic
+    from kafka.errors import TopicAlreadyExistsError
 
     admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="sgi-topics", **(security or {}))
     try:
@@ -27,9 +29,14 @@ def create_missing(bootstrap: str, wanted: dict[str, tuple[int, dict[str, str]]]
             for name, (partitions, configs) in sorted(wanted.items())
             if name not in existing
         ]
-        if missing:
-            admin.create_topics(missing)
-        return [t.name for t in missing]
+        created = []
+        for topic in missing:  # one at a time, so a topic created meanwhile fails alone
+            try:
+                admin.create_topics([topic])
+            except TopicAlreadyExistsError:
+                continue
+            created.append(topic.name)
+        return created
     finally:
         admin.close()
 
