@@ -11,7 +11,7 @@ from datetime import time as clock_time
 from pathlib import Path
 
 from settings import KafkaSettings, WorkerSettings
-from simulator import CityConfig, SimMessage, generate, simulate, summary
+from simulator import CityConfig, SimMessage, generate, summary
 from streams.core.config import load_rules
 from streams.kafka_security import kafka_python_options
 
@@ -121,7 +121,3 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
     parser.add_argument("--speedup", type=_positive, default=1.0,
                         help="with --rate realtime, compress time by this factor, e.g. 3600 (default: 1.0)")
     parser.set_defaults(func=_run)
-
-
-# `from sgi.simulate import CityConfig, simulate` still works for sgi/bench.py until the issue-8 merge.
-__all__ = ["CityConfig", "add_parser", "simulate"]

@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import faust
-from sgi.settings import KafkaSettings, WorkerSettings
 
 from models.derived import Fact, PlaceLink
+from settings import KafkaSettings, WorkerSettings
 from streams.agents import correlate, ingest
 from streams.app import Topics, build_app
 from streams.core.child import ChildState, step_child
