@@ -135,9 +135,9 @@ def alert_open_at(as_of: str) -> str:
 
 
 def open_alerts_by_rule(as_of: str, row_filter: str = "1") -> str:
-    """Open alerts by rule and subject kind (child or place)."""
+    """Open alerts by rule and subject kind (child or place); new_alerts: those no review has named yet."""
     return f"""
-        SELECT rule, subject_kind, count() AS alerts
+        SELECT rule, subject_kind, count() AS alerts, countIf({alert_unreviewed(as_of)}) AS new_alerts
         FROM alerts FINAL
         WHERE {alert_open_at(as_of)}
           AND {row_filter}
