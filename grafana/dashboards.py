@@ -266,12 +266,14 @@ SELECT
     c.last_interview_at AS last_return_interview,
     arrayStringConcat(arraySort(c.agencies), ', ') AS agencies_involved,
     a.open_alerts AS open_alerts,
+    a.new_alerts AS new_alerts,
     a.rules AS alert_rules,
     a.oldest_opened_at AS oldest_open_alert
 FROM child_state AS c FINAL
 INNER JOIN (
     SELECT subject,
            count() AS open_alerts,
+           countIf({unreviewed}) AS new_alerts,
            arrayStringConcat(arraySort(groupUniqArray(rule)), ', ') AS rules,
            min(opened_at) AS oldest_opened_at
     FROM alerts FINAL
@@ -305,7 +307,8 @@ ORDER BY a.opened_at DESC, place
 
 
 def cmog_meeting(rules: RulesConfig) -> sdk.Dashboard:
-    children = MEETING_CHILDREN.format(ward=child_in_ward("c.child_key"), agency=child_with_agency("c.child_key"))
+    children = MEETING_CHILDREN.format(ward=child_in_ward("c.child_key"), agency=child_with_agency("c.child_key"),
+                                       unreviewed=measures.alert_unreviewed(BOARD_PERIOD.end))
     places = MEETING_PLACES.format(ward=subject_in_ward("a.subject"))
     return (
         _board(MEETING_UID, "CMOG meeting list",
@@ -316,7 +319,8 @@ def cmog_meeting(rules: RulesConfig) -> sdk.Dashboard:
         .with_panel(
             _table(1, "Children with open alerts",
                    "One row per child with at least one open alert. Flags: CP plan (category), looked after, "
-                   "CSE level, missing now. Click a child key for the child's timeline.",
+                   "CSE level, missing now. New alerts: open ones no CMOG review has named yet. Click a child key "
+                   "for the child's timeline.",
                    SQL(dedent_sql(children)))
             .height(16).span(24)
             .sort_by([common_sdk.TableSortByFieldState().display_name("open_alerts").desc(True)])
