@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,6 +13,7 @@ from pydantic import ValidationError
 
 from report.agenda import JSON_FIELDS, AlertRow, CmogRecord, accountability, actions, rank
 from sgi.agenda import replay_agenda, table_text
+from sgi.cli import main
 from streams.core.config import AGENDA_RULE_IDS, load_rules, rules_from
 from tests.unit import builders as b
 from tests.unit.contract_builders import minimal
@@ -212,3 +214,30 @@ def test_replay_agenda_reviews_lists_and_actions_from_the_log() -> None:
     assert (entry.on_list, entry.open_actions, entry.overdue_actions, entry.last_review) == (True, 1, 1, None)
     assert list(entry.as_json()) == list(JSON_FIELDS)
     assert high.key[:12] in table_text(agenda)
+
+
+def test_command_prints_json_lines_with_exactly_the_fields(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    kids = [b.Kid.make(seed) for seed in (21, 22, 23)]
+    docs = [b.missing_started(kid, T + i * H, f"EP-{i}", risk="high") for i, kid in enumerate(kids)]
+    log = tmp_path / "log.jsonl"
+    log.write_text("\n".join(lines(docs)) + "\n", encoding="utf-8")
+    assert main(["agenda", "--replay", str(log), "--until", (T + 5 * H).isoformat(), "--top", "2",
+                 "--format", "json"]) == 0
+    out, err = capsys.readouterr()
+    objects = [json.loads(line) for line in out.splitlines()]
+    assert [list(obj) for obj in objects] == [list(JSON_FIELDS)] * 2
+    assert [obj["child_key"] for obj in objects] == [kids[2].key, kids[1].key]
+    assert [obj["rank"] for obj in objects] == [1, 2]
+    assert objects[0]["rules"] == ["police_high_risk"] and objects[0]["priority"] == 5
+    assert "1 more" in err
+    assert main(["agenda", "--replay", str(log)]) == 0
+    table = capsys.readouterr().out
+    assert kids[0].key[:12] in table and "0 more with a priority above 0" in table
+
+
+def test_command_reports_a_missing_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("SGI_CLICKHOUSE_MODE", "server")
+    monkeypatch.setenv("SGI_CLICKHOUSE_PORT", "1")  # nothing listens there
+    assert main(["agenda", "--as-of", "2026-03-02"]) == 2
+    assert "cannot read the store" in capsys.readouterr().err
