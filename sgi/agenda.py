@@ -19,7 +19,7 @@ from report.agenda import CMOG_PREFIX, Agenda, alert_rows, rank, record_of, revi
 from report.labels import KEY_CHARS
 from settings import MISSING_KEY, WorkerSettings, load_secret
 from sgi.pack import parse_as_of, positive
-from sgi.replay import parse_until, replay_lines
+from sgi.replay import Problem, parse_until, replay_lines
 from streams.core.config import RulesConfig, load_rules
 from streams.core.engine import Engine
 
@@ -30,21 +30,21 @@ def replay_agenda(
     config: RulesConfig,
     until: datetime | None = None,
     top: int | None = None,
-    on_problem: object = None,
+    on_problem: Problem | None = None,
 ) -> Agenda:
     """The agenda of a replayed log as of `until` (default: its latest occurred_at)."""
     engine = Engine(config)
     facts: list[Fact] = []
-    latest: list[datetime] = []
+    latest: datetime | None = None  # the log's latest moment: the default as-of
 
     def keep(fact: Fact) -> None:
-        latest[:] = [max([*latest, fact.occurred_at])]
+        nonlocal latest
+        latest = fact.occurred_at if latest is None else max(latest, fact.occurred_at)
         if fact.event_type.startswith(CMOG_PREFIX):
             facts.append(fact)
 
-    alerts = replay_lines(lines, secret, until, config, engine=engine, on_fact=keep,
-                          on_problem=on_problem if callable(on_problem) else None)
-    as_of = until if until is not None else (latest[0] if latest else datetime.now(UTC))
+    alerts = replay_lines(lines, secret, until, config, engine=engine, on_fact=keep, on_problem=on_problem)
+    as_of = until if until is not None else (latest if latest is not None else datetime.now(UTC))
     # Events keep their first identifier's key; the agenda reads children by their canonical key.
     records = [record_of(fact, engine.identity.find(fact.child_keys[0])) for fact in facts]
     return rank(alert_rows(alerts, reviews(records, as_of)), records, config.agenda.weights, as_of,
