@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from clickhouse_connect.driver.client import Client
 
-from models.derived import DeadLetter
+from models.derived import Alert, DeadLetter
 from report import build_pack
 from report.agenda import AgendaEntry, accountability, rank
 from report.agenda_store import load
@@ -194,3 +194,17 @@ def test_pack_shows_the_agenda_and_accountability(client: Client, tmp_path: Path
     assert [(name, re.findall(r"\d+", cells)) for name, cells in agencies] == [
         ("health", ["2", "0", "1", "1"]), ("police", ["1", "1", "0", "0"])]
     assert "0 more have new alerts" in html
+
+
+def test_reviewed_at_reaches_alerts_and_their_history(client: Client) -> None:
+    """Migration 007 recreates the history view, so a stamped reviewed_at reaches alert_changes too."""
+    database = "agenda_reviewed_at"
+    migrate(client, database)
+    writer = BatchWriter(client, database=database, batch_size=10, max_wait=3600.0)
+    stamped = Alert(alert_id="a1", rule="rhi_overdue", subject_kind="child", subject="k", status="open",
+                    opened_at=T0, evidence=[], summary="s", changed_at=T0 + H, reviewed_at=T0 + H)
+    writer.add_rows(*rows_of(stamped))
+    writer.flush()
+    for table in ("alerts", "alert_changes"):
+        [(reviewed_at,)] = client.query(f"SELECT reviewed_at FROM {database}.{table} FINAL").result_rows
+        assert reviewed_at.astimezone(UTC) == T0 + H, table
