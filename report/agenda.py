@@ -24,6 +24,7 @@ from datetime import datetime
 from typing import Any
 
 from models.derived import Alert, Fact
+from streams.core.clock import iso
 
 ACTION_ENDS = frozenset({"done", "cancelled"})
 OFF_LIST_DECISIONS = frozenset({"step_down", "close"})
@@ -96,7 +97,7 @@ class AgendaEntry:
     latest_alert_at: datetime
 
     def as_json(self) -> dict[str, Any]:
-        """Exactly JSON_FIELDS; times ISO 8601."""
+        """Exactly JSON_FIELDS; times ISO 8601 in UTC, as `sgi replay` writes them (both modes print alike)."""
         return {
             "rank": self.rank,
             "child_key": self.child_key,
@@ -105,7 +106,7 @@ class AgendaEntry:
             "on_list": self.on_list,
             "open_actions": self.open_actions,
             "overdue_actions": self.overdue_actions,
-            "last_review": self.last_review.isoformat() if self.last_review is not None else None,
+            "last_review": iso(self.last_review) if self.last_review is not None else None,
         }
 
 
