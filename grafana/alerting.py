@@ -2,7 +2,8 @@
 builders (the shapes of Grafana's provisioning HTTP API), plus the conversion to the provisioning *file*
 format, which names folders by title and rules by group.
 
-- CMOG chair: new open alerts of the chair-facing rules (RulesConfig.chair_rules), one alert instance
+- CMOG chair: new open alerts of the chair-facing rules (RulesConfig.chair_rules), unreviewed only (no
+  cmog.reviewed has named them: report/measures.py `alert_unreviewed`), one alert instance
   per rule, so the chair hears once per rule and burst, not once per child.
 - Pipeline health: an agency silent for `pipeline_health.agency_silence_hours`, and more than
   `pipeline_health.deadletter_spike_per_hour` dead letters from one agency in an hour.
@@ -34,6 +35,7 @@ from grafana.panels import (
     SQL,
     ClickHouseQuery,
 )
+from report import measures
 from streams.core.config import RulesConfig
 
 CONTACT_POINT = "CMOG chair"
@@ -114,6 +116,7 @@ def chair_rule(rules: RulesConfig) -> sdk.Rule | None:
         FROM alerts FINAL
         WHERE status = 'open'
           AND rule IN ({_sql_list(chair)})
+          AND {measures.alert_unreviewed("$__toTime")}
           AND alert_id IN (
               SELECT alert_id
               FROM alert_changes

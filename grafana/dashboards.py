@@ -1,4 +1,4 @@
-"""The five Safeguarding boards, built with grafana-foundation-sdk. One function per board; each takes
+"""The six Safeguarding boards, built with grafana-foundation-sdk. One function per board; each takes
 the rules config so every number a panel shares with a stream rule (the 72 h interview deadline, the
 repeat-plan count, the lateness bound, the hotspot window) is the rule's own.
 
@@ -267,12 +267,14 @@ SELECT
     c.last_interview_at AS last_return_interview,
     arrayStringConcat(arraySort(c.agencies), ', ') AS agencies_involved,
     a.open_alerts AS open_alerts,
+    a.new_alerts AS new_alerts,
     a.rules AS alert_rules,
     a.oldest_opened_at AS oldest_open_alert
 FROM child_state AS c FINAL
 INNER JOIN (
     SELECT subject,
            count() AS open_alerts,
+           countIf({unreviewed}) AS new_alerts,
            arrayStringConcat(arraySort(groupUniqArray(rule)), ', ') AS rules,
            min(opened_at) AS oldest_opened_at
     FROM alerts FINAL
@@ -306,7 +308,8 @@ ORDER BY a.opened_at DESC, place
 
 
 def cmog_meeting(rules: RulesConfig) -> sdk.Dashboard:
-    children = MEETING_CHILDREN.format(ward=child_in_ward("c.child_key"), agency=child_with_agency("c.child_key"))
+    children = MEETING_CHILDREN.format(ward=child_in_ward("c.child_key"), agency=child_with_agency("c.child_key"),
+                                       unreviewed=measures.alert_unreviewed(BOARD_PERIOD.end))
     places = MEETING_PLACES.format(ward=subject_in_ward("a.subject"))
     return (
         _board(MEETING_UID, "CMOG meeting list",
@@ -317,7 +320,8 @@ def cmog_meeting(rules: RulesConfig) -> sdk.Dashboard:
         .with_panel(
             _table(1, "Children with open alerts",
                    "One row per child with at least one open alert. Flags: CP plan (category), looked after, "
-                   "CSE level, missing now. Click a child key for the child's timeline.",
+                   "CSE level, missing now. New alerts: open ones no CMOG review has named yet. Click a child key "
+                   "for the child's timeline.",
                    SQL(dedent_sql(children)))
             .height(16).span(24)
             .sort_by([common_sdk.TableSortByFieldState().display_name("open_alerts").desc(True)])
@@ -333,6 +337,74 @@ def cmog_meeting(rules: RulesConfig) -> sdk.Dashboard:
                    "Hotspots and places linking children at CSE risk (hotspot_emerging, linked_children).",
                    SQL(dedent_sql(places)))
             .height(9).span(24)
+        )
+    )
+
+
+# --- CMOG agenda ------------------------------------------------------------------------------------
+
+AGENDA_UID = "sgi-cmog-agenda"
+
+# Open actions (neither done nor cancelled), overdue ones first, by owning agency.
+AGENDA_ACTIONS = """
+SELECT
+    owner_agency,
+    child_key AS child,
+    action_kind,
+    due_at,
+    due_at < {as_of} AS overdue
+FROM {actions}
+WHERE ended_at IS NULL
+  AND {agency}
+ORDER BY overdue DESC, owner_agency, due_at, child
+"""
+
+
+def cmog_agenda(rules: RulesConfig) -> sdk.Dashboard:
+    """The agenda (report/measures.py `agenda`, the same ranking as `sgi agenda`) as of the end of the range,
+    with the open actions and each agency's accountability."""
+    as_of = BOARD_PERIOD.end
+    weights = ", ".join(f"{rule} {weight}" for rule, weight in rules.agenda.weights.items() if weight > 0)
+    return (
+        _board(AGENDA_UID, "CMOG agenda",
+               "The children the CMOG discusses, ranked by priority: the sum of the weights of the distinct rules "
+               "among the child's new alerts (open, not yet named in a CMOG review), as of the end of the time "
+               "range. Child keys are pseudonymous; open one for the child's timeline.", rules, "now-30d")
+        .with_variable(agency_variable())
+        .with_panel(
+            _table(1, "Agenda: children ranked by priority",
+                   f"Rank, priority and the rules that scored (weights: {weights}); ties go to the most recent "
+                   f"alert. The meeting takes the top {rules.agenda.top}. On list: listed and not stepped down or "
+                   "closed since. Actions: open and overdue (neither done nor cancelled by their due time). Last "
+                   "review and its decision.",
+                   SQL(measures.agenda(as_of, rules.agenda.weights)))
+            .height(14).span(24)
+            .override_by_name("child_key", [links_property(timeline_link())])
+            .override_by_name("overdue_actions", [
+                model.DynamicConfigValue(id_val="custom.cellOptions", value={"type": "color-background"}),
+                model.DynamicConfigValue(id_val="thresholds", value=thresholds((None, GREEN), (1, RED)).build()),
+            ])
+        )
+        .with_panel(
+            _table(2, "Open actions by agency, overdue first",
+                   "Every action set by the CMOG that is neither done nor cancelled, by owning agency; overdue: "
+                   "its due time has passed.",
+                   SQL(AGENDA_ACTIONS.format(as_of=as_of, actions=measures.cmog_actions(as_of),
+                                             agency=event_from_agency("owner_agency"))))
+            .height(10).span(14)
+            .override_by_name("child", [links_property(timeline_link())])
+        )
+        .with_panel(
+            _table(3, "Accountability: actions by owning agency",
+                   "Actions set on each agency by the end of the range: done in time (by their due time), done "
+                   "late, and overdue now (neither done nor cancelled, due time passed). The agency variable "
+                   "picks owning agencies.",
+                   SQL(f"""
+                       SELECT *
+                       FROM ({measures.accountability(as_of)})
+                       WHERE {event_from_agency("owner_agency")}
+                       """))
+            .height(10).span(10)
         )
     )
 
@@ -728,6 +800,7 @@ def data_quality(rules: RulesConfig) -> sdk.Dashboard:
 BOARDS = {
     "cmog-overview": cmog_overview,
     "cmog-meeting-list": cmog_meeting,
+    "cmog-agenda": cmog_agenda,
     "child-timeline": child_timeline,
     "hotspots": hotspots,
     "data-quality": data_quality,

@@ -132,6 +132,8 @@ class Alert(Record):
     evidence: list[str]
     summary: str
     changed_at: AwareDatetime
+    # v1.1: when a cmog.reviewed first named this alert (it keeps its status); None until then.
+    reviewed_at: AwareDatetime | None = None
 
 
 class Episode(Record):

@@ -26,6 +26,8 @@ RULE_LABELS = {
     "multi_agency_concern": "Multi-agency concern",
     "hotspot_emerging": "Hotspot emerging",
     "linked_children": "Children at CSE risk linked",
+    "cmog_action_overdue": "CMOG action overdue",
+    "cmog_drift": "On the CMOG list, not reviewed",
 }
 CP_CATEGORIES = {"EMO": "Emotional abuse", "NEG": "Neglect", "SAB": "Sexual abuse", "PHY": "Physical abuse",
                  "MUL": "Multiple"}
@@ -37,8 +39,10 @@ HOW_TO_READ = (
     "that moment; CSE level, CP plans and looked-after status are the latest child records. A return "
     "interview counts as on time when it was completed or declined within {rhi_hours} hours of the return; "
     "returns whose deadline has not yet passed are left out. Each missing episode counts once, whatever "
-    "identifiers it was reported under. The meeting list is ordered by the number of "
-    "open alerts, then high CSE risk, then missing now. Places count distinct children linked to the "
+    "identifiers it was reported under. The agenda ranks children by priority: the sum of the "
+    "weights (rules config) of the distinct rules among the child's new alerts, open and not yet named in a CMOG "
+    "review; the most recent alert breaks ties. Actions are overdue when neither done nor cancelled by their "
+    "due time. Places count distinct children linked to the "
     "premises (last seen, found, or named at a return interview) in the period; family and foster homes are "
     "left out, as the hotspot rules leave them, and residential addresses never carry a name."
 )

@@ -135,9 +135,9 @@ def alert_open_at(as_of: str) -> str:
 
 
 def open_alerts_by_rule(as_of: str, row_filter: str = "1") -> str:
-    """Open alerts by rule and subject kind (child or place)."""
+    """Open alerts by rule and subject kind (child or place); new_alerts: those no review has named yet."""
     return f"""
-        SELECT rule, subject_kind, count() AS alerts
+        SELECT rule, subject_kind, count() AS alerts, countIf({alert_unreviewed(as_of)}) AS new_alerts
         FROM alerts FINAL
         WHERE {alert_open_at(as_of)}
           AND {row_filter}
@@ -186,3 +186,161 @@ def premises_ranked(excluded_categories: Iterable[str], column: str = "premises_
     family and foster homes: the children linked to one are mostly the siblings who live there)."""
     excluded = sql_strings(excluded_categories)
     return f"({column} IS NULL OR {column} NOT IN ({excluded}))" if excluded else "1"
+
+
+# --- the CMOG's own records (contract v1.1) ---------------------------------------------------------
+# EVENTS.md: an alert is reviewed once a cmog.reviewed names its id (reviewed_at: the earliest such review's
+# occurred_at); it keeps its open/resolved status. "New" means unreviewed. Read from the events, so the
+# figure holds whether or not the core has stamped alerts.reviewed_at yet.
+
+ACTION_ENDS = "('done', 'cancelled')"
+OFF_LIST_DECISIONS = "('step_down', 'close')"
+
+
+def alert_reviews(as_of: str) -> str:
+    """A subquery: (alert_id, reviewed_at) for every alert named in a cmog.reviewed by `as_of`."""
+    return f"""(
+        SELECT alert_id, min(occurred_at) AS reviewed_at
+        FROM (
+            SELECT arrayJoin(alert_ids) AS alert_id, occurred_at
+            FROM events FINAL
+            WHERE event_type = 'cmog.reviewed' AND occurred_at <= {as_of}
+        )
+        GROUP BY alert_id
+    )"""
+
+
+def alert_unreviewed(as_of: str, column: str = "alert_id") -> str:
+    """An alert no cmog.reviewed had named by `as_of`: "new"."""
+    return f"{column} NOT IN (SELECT alert_id FROM {alert_reviews(as_of)})"
+
+
+def canonical_keys() -> str:
+    """A subquery: (key, canonical) for every key merged into a child. Events keep their first identifier's
+    key; alerts and child_state use the canonical one."""
+    return """(
+        SELECT arrayJoin(merged_keys) AS key, child_key AS canonical
+        FROM child_state FINAL
+        WHERE NOT retired
+    )"""
+
+
+def cmog_records(as_of: str) -> str:
+    """A subquery: the CMOG's records (cmog.* events) by `as_of`, each under its child's canonical key."""
+    return f"""(
+        SELECT
+            e.event_id AS event_id,
+            e.event_type AS event_type,
+            e.occurred_at AS occurred_at,
+            if(empty(ifNull(m.canonical, '')), e.child_key, m.canonical) AS child_key,
+            e.decision AS decision,
+            e.alert_ids AS alert_ids,
+            e.action_ref AS action_ref,
+            e.owner_agency AS owner_agency,
+            e.due_at AS due_at,
+            e.action_kind AS action_kind,
+            e.action_status AS action_status
+        FROM events AS e FINAL
+        LEFT JOIN {canonical_keys()} AS m ON m.key = e.child_key
+        WHERE e.event_type LIKE 'cmog.%' AND e.occurred_at <= {as_of}
+    )"""
+
+
+def cmog_actions(as_of: str) -> str:
+    """A subquery: one row per action (action_ref) set by `as_of`. The latest cmog.action.set gives its child,
+    owner, due time and kind; the first done or cancelled update ends it (ended_at, end_status NULL while open)."""
+    is_set = "event_type = 'cmog.action.set'"
+    is_end = f"event_type = 'cmog.action.updated' AND action_status IN {ACTION_ENDS}"
+    return f"""(
+        SELECT
+            action_ref,
+            argMaxIf(child_key, (occurred_at, event_id), {is_set}) AS child_key,
+            argMaxIf(owner_agency, (occurred_at, event_id), {is_set}) AS owner_agency,
+            argMaxIf(due_at, (occurred_at, event_id), {is_set}) AS due_at,
+            argMaxIf(action_kind, (occurred_at, event_id), {is_set}) AS action_kind,
+            minIf(toNullable(occurred_at), {is_end}) AS ended_at,
+            argMinIf(action_status, (occurred_at, event_id), {is_end}) AS end_status
+        FROM {cmog_records(as_of)}
+        WHERE action_ref IS NOT NULL
+        GROUP BY action_ref
+        HAVING countIf({is_set}) > 0
+    )"""
+
+
+def accountability(as_of: str) -> str:
+    """Actions by owning agency: set, done in time (done by due_at), done late, overdue now (neither done
+    nor cancelled and due_at before `as_of`; at exactly due_at an action is not overdue yet)."""
+    return f"""
+        SELECT
+            owner_agency,
+            count() AS actions_set,
+            countIf(end_status = 'done' AND ended_at <= due_at) AS done_in_time,
+            countIf(end_status = 'done' AND ended_at > due_at) AS done_late,
+            countIf(ended_at IS NULL AND due_at < {as_of}) AS overdue_now
+        FROM {cmog_actions(as_of)}
+        GROUP BY owner_agency
+        ORDER BY overdue_now DESC, owner_agency"""
+
+
+def _weight_of(rule: str, weights: dict[str, int]) -> str:
+    names = sql_strings(weights)
+    values = ", ".join(str(int(weight)) for weight in weights.values())
+    return f"transform({rule}, [{names}], [{values}], 0)" if weights else "0"
+
+
+def agenda(as_of: str, weights: dict[str, int]) -> str:
+    """The CMOG agenda as SQL, the same ranking as report/agenda.py's `rank`: every child with a priority
+    above 0, where priority is the sum of the weights of the distinct rules among its open unreviewed alerts;
+    ties go to the most recent scoring alert, then the key. With on-list, open and overdue actions, and the
+    last review and its decision."""
+    weight = _weight_of("rule", weights)
+    return f"""
+        WITH
+            scoring AS (
+                SELECT subject AS child_key, rule, opened_at
+                FROM alerts FINAL
+                WHERE subject_kind = 'child' AND {alert_open_at(as_of)} AND {alert_unreviewed(as_of)}
+                  AND {weight} > 0
+            ),
+            ranked AS (
+                SELECT
+                    child_key,
+                    arraySort(groupUniqArray(rule)) AS rules,
+                    toInt64(arraySum(arrayMap(rule -> {weight}, groupUniqArray(rule)))) AS priority,
+                    max(opened_at) AS latest_alert_at
+                FROM scoring
+                GROUP BY child_key
+            ),
+            records AS (
+                SELECT
+                    child_key,
+                    maxIf(toNullable(occurred_at), event_type = 'cmog.listed') AS listed_at,
+                    maxIf(toNullable(occurred_at),
+                          event_type = 'cmog.reviewed' AND decision IN {OFF_LIST_DECISIONS}) AS off_at,
+                    maxIf(toNullable(occurred_at), event_type = 'cmog.reviewed') AS last_review,
+                    argMaxIf(decision, (occurred_at, event_id), event_type = 'cmog.reviewed') AS last_decision
+                FROM {cmog_records(as_of)}
+                GROUP BY child_key
+            ),
+            actions AS (
+                SELECT
+                    child_key,
+                    countIf(ended_at IS NULL) AS open_actions,
+                    countIf(ended_at IS NULL AND due_at < {as_of}) AS overdue_actions
+                FROM {cmog_actions(as_of)}
+                GROUP BY child_key
+            )
+        SELECT
+            toUInt32(row_number() OVER (ORDER BY r.priority DESC, r.latest_alert_at DESC, r.child_key)) AS rank,
+            r.child_key AS child_key,
+            r.priority AS priority,
+            r.rules AS rules,
+            ifNull(c.listed_at IS NOT NULL AND (c.off_at IS NULL OR c.listed_at > c.off_at), false) AS on_list,
+            toUInt64(ifNull(a.open_actions, 0)) AS open_actions,
+            toUInt64(ifNull(a.overdue_actions, 0)) AS overdue_actions,
+            c.last_review AS last_review,
+            c.last_decision AS last_decision
+        FROM ranked AS r
+        LEFT JOIN records AS c ON c.child_key = r.child_key
+        LEFT JOIN actions AS a ON a.child_key = r.child_key
+        ORDER BY rank"""

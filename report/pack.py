@@ -1,7 +1,8 @@
 """The CMOG meeting pack, one self-contained HTML file for the chair to circulate.
 
 Reads the store (never writes), with the Grafana boards' figures (report/measures.py), and writes
-DIR/cmog-pack-YYYY-MM-DD.html: overview figures, the meeting list (children with open alerts), the
+DIR/cmog-pack-YYYY-MM-DD.html: overview figures, the agenda (report/agenda.py: the top N children by the
+weights of their open unreviewed alerts' rules, then a count of the rest), actions by owning agency, the
 places most children were linked to, and the weekly return-interview trend. Charts are plotly with
 plotly.js inlined, so the file opens on a machine with no network. Pseudonymous keys only (shortened),
 and every value put into the page is escaped.
@@ -19,9 +20,12 @@ from typing import Any
 
 from clickhouse_connect.driver.client import Client
 
+from report.agenda import accountability, rank
+from report.agenda_store import load as load_agenda_rows
 from report.labels import percent
 from report.queries import Period, check_store, one, pack_queries, run_query
 from report.render import (
+    accountability_html,
     alerts_chart,
     chart_html,
     cp_chart,
@@ -69,6 +73,11 @@ def build_pack(
     previous_database = client.database
     client.database = database
     try:
+        # The meeting list is the CMOG agenda (report/agenda.py): the top N, then a count of the rest.
+        alert_rows, records = load_agenda_rows(client, as_of)
+        agenda = rank(alert_rows, records, config.agenda.weights, as_of, min(config.agenda.top, max_children))
+        accounts = accountability(records, as_of)
+        parameters["children"] = [entry.child_key for entry in agenda.entries]
         results = {
             name: run_query(client, sql, {**parameters, "limit": TOP_PLACES if name == "top_places" else max_children})
             for name, sql in pack_queries(config).items()
@@ -91,13 +100,13 @@ def build_pack(
         "rhi_returns": rhi.get("returns", 0),
         "open_alerts": sum(int(row["alerts"]) for row in alerts_by_rule),
         "open_child_alerts": sum(int(row["alerts"]) for row in alerts_by_rule if row["subject_kind"] == "child"),
+        "new_alerts": sum(int(row["new_alerts"]) for row in alerts_by_rule),
         "high_cse": one(results["high_cse_risk_children"]).get("children", 0),
         "cp_children": sum(int(row["children"]) for row in cp_plans),
         "repeat_percent": percent(repeat.get("repeat_plans", 0), repeat.get("plans", 0)),
         "repeat_plans": repeat.get("repeat_plans", 0),
         "plans": repeat.get("plans", 0),
     }
-    meeting_total = int(one(results["meeting_list_count"]).get("children", 0))
 
     charts = [
         ("chart-open-alerts", alerts_chart(alerts_by_rule)),
@@ -111,8 +120,9 @@ def build_pack(
         ("overview", "Overview",
          overview_html(figures)
          + f'<div class="charts">{chart_divs["chart-open-alerts"]}{chart_divs["chart-cp-plans"]}</div>'),
-        ("meeting-list-section", "Meeting list: children with open alerts",
-         meeting_list_html(results["meeting_list"], meeting_total, zone)),
+        ("meeting-list-section", "Agenda: children ranked by their new alerts",
+         meeting_list_html(results["meeting_list"], agenda, zone)),
+        ("accountability", "Accountability: actions by owning agency", accountability_html(accounts)),
         ("places", "Places: where children were last seen, found or named",
          chart_divs["chart-top-places"] + places_html(results["top_places"])),
         ("return-interviews", "Return interview compliance", chart_divs["chart-rhi-trend"]),

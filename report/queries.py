@@ -36,8 +36,9 @@ def rhi_seconds(config: RulesConfig) -> int:
 
 def pack_queries(config: RulesConfig) -> dict[str, str]:
     """Every query of the pack, named by what it shows. Parameters: {start} and {end} bound the period
-    (end = as of); {limit} caps a list. Thresholds and the time zone come from the rules config, so the
-    pack, the rules and the Grafana boards agree."""
+    (end = as of); {limit} caps a list; {children} are the agenda's children (report/agenda.py ranks them).
+    Thresholds and the time zone come from the rules config, so the pack, the rules and the Grafana boards
+    agree."""
     start, end = PACK_PERIOD.start, PACK_PERIOD.end
     open_at_end = measures.alert_open_at(end)
     deadline = rhi_seconds(config)
@@ -50,16 +51,13 @@ def pack_queries(config: RulesConfig) -> dict[str, str]:
         "high_cse_risk_children": measures.high_cse_risk(),
         "cp_plans_by_category": measures.cp_plans_by_category(),
         "repeat_cp_plans": measures.repeat_cp_plans(PACK_PERIOD, config.rules.cp_repeat_plan.previous_plans_min),
-        "meeting_list_count": f"""
-            SELECT uniqExact(subject) AS children
-            FROM alerts FINAL
-            WHERE subject_kind = 'child' AND {open_at_end}""",
         "meeting_list": f"""
             WITH
                 open_by_child AS (
                     SELECT subject AS child_key, count() AS open_alerts, arraySort(groupUniqArray(rule)) AS rules
                     FROM alerts FINAL
                     WHERE subject_kind = 'child' AND {open_at_end}
+                      AND subject IN {{children:Array(String)}}
                     GROUP BY subject
                 ),
                 episodes_by_child AS (

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 import plotly.graph_objects as go
 
+from report.agenda import AgencyAccount, Agenda
 from report.labels import (
     CP_CATEGORIES,
     HOW_TO_READ,
@@ -147,7 +148,8 @@ def overview_html(figures: dict[str, Any]) -> str:
         ("Missing episodes", figures["episodes"], f"{figures['episode_children']} children, in the period"),
         (f"Return interviews within {figures['rhi_hours']:g} h", figures["rhi_percent"],
          f"{figures['rhi_within']} of {figures['rhi_returns']} returns due"),
-        ("Open alerts", figures["open_alerts"], f"{figures['open_child_alerts']} on children"),
+        ("Open alerts", figures["open_alerts"],
+         f"{figures['open_child_alerts']} on children; {figures['new_alerts']} new (not yet reviewed)"),
         ("High CSE risk", figures["high_cse"], "children, latest assessment"),
         ("On a CP plan", figures["cp_children"], "children, latest records"),
         ("Repeat CP plans", figures["repeat_percent"],
@@ -161,46 +163,75 @@ def overview_html(figures: dict[str, Any]) -> str:
     return f'<div class="tiles" id="overview">{cells}</div>'
 
 
-def meeting_list_html(rows: list[dict[str, Any]], total: int, zone: ZoneInfo) -> str:
-    if not rows:
-        return '<p class="empty">No child has an open alert.</p>'
+def meeting_list_html(rows: list[dict[str, Any]], agenda: Agenda, zone: ZoneInfo) -> str:
+    """The agenda's children in rank order, with the details `rows` (the meeting_list query) give by key."""
+    if not agenda.entries:
+        return '<p class="empty">No child has a new (unreviewed) alert that scores.</p>'
+    details = {row["child_key"]: row for row in rows}
     body = []
-    for row in rows:
+    for entry in agenda.entries:
+        row = details.get(entry.child_key, {})
         flags = []
-        if row["cp_plan_active"]:
-            category = row["cp_category"]
+        if row.get("cp_plan_active"):
+            category = row.get("cp_category")
             flags.append(badge(f"CP plan{f' ({category})' if category else ''}", "cp"))
-        if row["looked_after"]:
+        if row.get("looked_after"):
             flags.append(badge("Looked after", "lac"))
-        if row["cse_level"] and row["cse_level"] != "none":
+        if row.get("cse_level") and row["cse_level"] != "none":
             flags.append(badge(f"CSE {row['cse_level']}", f"cse-{row['cse_level']}"))
-        if row["missing_now"]:
+        if row.get("missing_now"):
             flags.append(badge("Missing now", "missing"))
-        agencies = ", ".join(agency_label(agency) for agency in row["agencies"] or [])
-        rules = "<br>".join(escape(rule_label(rule)) for rule in row["rules"])
+        if entry.on_list:
+            flags.append(badge("On the CMOG list", "listed"))
+        agencies = ", ".join(agency_label(agency) for agency in row.get("agencies") or [])
+        rules = "<br>".join(escape(rule_label(rule)) for rule in entry.rules)
+        actions = f"{entry.open_actions} open, {entry.overdue_actions} overdue" if entry.open_actions else None
+        review = (f"{local_time(entry.last_review, zone, with_time=False)} ({entry.last_decision})"
+                  if entry.last_review is not None else None)
         body.append(
             '<tr class="child">'
-            f'<td class="key">{text(short_key(row["child_key"]))}</td>'
-            f"<td>{text(row['age_band'])}</td>"
-            f"<td>{''.join(flags) or '&ndash;'}</td>"
-            f'<td class="num">{text(row["episodes_30d"])}</td>'
-            f'<td class="num">{text(row["episodes_90d"])}</td>'
-            f"<td>{text(local_time(row['last_interview_at'], zone, with_time=False))}</td>"
-            f"<td>{text(agencies)}</td>"
-            f'<td class="num">{text(row["open_alerts"])}</td>'
+            f'<td class="num">{entry.rank}</td>'
+            f'<td class="key">{text(short_key(entry.child_key))}</td>'
+            f'<td class="num">{entry.priority}</td>'
             f"<td>{rules}</td>"
+            f"<td>{text(row.get('age_band'))}</td>"
+            f"<td>{''.join(flags) or '&ndash;'}</td>"
+            f'<td class="num">{text(row.get("episodes_30d"))}</td>'
+            f"<td>{text(local_time(row.get('last_interview_at'), zone, with_time=False))}</td>"
+            f"<td>{text(agencies)}</td>"
+            f'<td class="num">{text(row.get("open_alerts"))}</td>'
+            f"<td>{text(actions)}</td>"
+            f"<td>{text(review)}</td>"
             "</tr>"
         )
     shown = (
-        f'<p class="note">Showing {len(rows)} of {total} children with open alerts, most alerts first; '
-        "the full list is on the Grafana board.</p>"
-        if total > len(rows) else f'<p class="note">{total} children with open alerts.</p>'
+        f'<p class="note" id="agenda-rest">The top {len(agenda.entries)} children; {agenda.rest} more have new '
+        "alerts that score (see <code>sgi agenda</code> or the CMOG agenda board).</p>"
     )
     header = (
-        "<tr><th>Child (key)</th><th>Age band</th><th>Flags</th><th>Episodes 30 d</th><th>Episodes 90 d</th>"
-        "<th>Last return interview</th><th>Agencies</th><th>Open alerts</th><th>Alert rules</th></tr>"
+        "<tr><th>#</th><th>Child (key)</th><th>Priority</th><th>Rules that scored</th><th>Age band</th>"
+        "<th>Flags</th><th>Episodes 30 d</th><th>Last return interview</th><th>Agencies</th><th>Open alerts</th>"
+        "<th>Actions</th><th>Last review</th></tr>"
     )
     return f'{shown}<table id="meeting-list"><thead>{header}</thead><tbody>{"".join(body)}</tbody></table>'
+
+
+def accountability_html(accounts: list[AgencyAccount]) -> str:
+    if not accounts:
+        return '<p class="empty">No actions set by the CMOG yet.</p>'
+    body = "".join(
+        '<tr class="agency">'
+        f"<td>{text(agency_label(account.owner_agency))}</td>"
+        f'<td class="num">{account.actions_set}</td>'
+        f'<td class="num">{account.done_in_time}</td>'
+        f'<td class="num">{account.done_late}</td>'
+        f'<td class="num">{account.overdue_now}</td>'
+        "</tr>"
+        for account in accounts
+    )
+    header = ("<tr><th>Owning agency</th><th>Actions set</th><th>Done in time</th><th>Done late</th>"
+              "<th>Overdue now</th></tr>")
+    return f'<table id="accountability-table"><thead>{header}</thead><tbody>{body}</tbody></table>'
 
 
 def places_html(rows: list[dict[str, Any]]) -> str:
@@ -251,9 +282,10 @@ td.num { text-align: right; }
 td.key { font-family: Consolas, monospace; }
 .badge { display: inline-block; border-radius: 3px; padding: 1px 5px; margin: 1px 2px; font-size: 11px; color: #fff; }
 .badge.cp { background: #2c7fb8; } .badge.lac { background: #5e3c99; } .badge.missing { background: #b2182b; }
+.badge.listed { background: #1b7837; }
 .badge.cse-high { background: #d7301f; } .badge.cse-medium { background: #fc8d59; } .badge.cse-low { background: #999; }
-#meeting-list td:nth-child(3) { width: 150px; } #meeting-list td:nth-child(7) { width: 190px; }
-#meeting-list td:nth-child(9) { width: 260px; }
+#meeting-list td:nth-child(4) { width: 220px; } #meeting-list td:nth-child(6) { width: 150px; }
+#meeting-list td:nth-child(9) { width: 170px; }
 .empty { color: #666; font-style: italic; }
 @media print { .charts { grid-template-columns: 1fr; } tr { page-break-inside: avoid; } }
 """

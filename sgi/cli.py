@@ -18,6 +18,7 @@ COMMAND_MODULES = (
     "sgi.sink_cmd",
     "sgi.grafana_cmd",
     "sgi.pack",
+    "sgi.agenda",
     "sgi.bench",
     "sgi.demo",
     "sgi.privacy_scan",

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from models.derived import Alert, DeadLetter
+from models.derived import Alert, DeadLetter, Fact
 from settings import MISSING_KEY, WorkerSettings, load_secret
 from streams.core.clock import advance_watermark, iso
 from streams.core.config import RulesConfig, load_rules
@@ -38,15 +38,18 @@ def replay_lines(
     *,
     on_problem: Problem | None = None,
     source: str = "replay",
+    engine: Engine | None = None,
+    on_fact: Callable[[Fact], None] | None = None,
 ) -> list[Alert]:
     """Replay contract events (one JSON object per line) and return the open and resolved alerts,
     sorted by (opened_at, alert_id). Withdrawn alerts are not returned.
 
     Invalid lines are skipped and reported to `on_problem(line_number, message)`. With `until`, the
     clock ends there and events that occurred after it are skipped (and reported): the result is
-    the picture as of `until`.
+    the picture as of `until`. `engine`: run on this one (the caller reads its identity afterwards);
+    `on_fact`: sees every accepted fact, in order (`sgi agenda --replay` takes the cmog.* records from it).
     """
-    engine = Engine(config if config is not None else load_rules())
+    engine = engine if engine is not None else Engine(config if config is not None else load_rules())
     received_at = datetime.now(UTC)  # only for the dead letters' Origin; never reaches the output
     watermark: datetime | None = None
     for number, line in enumerate(lines, start=1):
@@ -62,6 +65,8 @@ def replay_lines(
             if on_problem is not None:
                 on_problem(number, f"skipped: occurred_at {result.occurred_at.isoformat()} is after --until")
             continue
+        if on_fact is not None:
+            on_fact(result)
         watermark = advance_watermark(watermark, result.occurred_at)
         engine.process(result, watermark)
         engine.advance(watermark)

@@ -82,6 +82,17 @@ EVENTS_COLUMNS: tuple[str, ...] = (
     "plan_ref",
     "cp_category",
     "previous_plans",
+    # v1.1, the CMOG's records
+    "listing_reason",
+    "alert_ids",
+    "meeting_ref",
+    "decision",
+    "review_risk",
+    "action_ref",
+    "owner_agency",
+    "due_at",
+    "action_kind",
+    "action_status",
 )
 
 EPISODES_COLUMNS: tuple[str, ...] = (
@@ -134,6 +145,7 @@ ALERTS_COLUMNS: tuple[str, ...] = (
     "evidence",
     "summary",
     "changed_at",
+    "reviewed_at",
 )
 
 PLACE_LINKS_COLUMNS: tuple[str, ...] = (
@@ -312,6 +324,16 @@ def event_row(fact: Fact, zone: ZoneInfo) -> Row:
         "plan_ref": fact.plan_ref,
         "cp_category": _v(fact.cp_category),
         "previous_plans": fact.previous_plans,
+        "listing_reason": _v(fact.listing_reason),
+        "alert_ids": list(fact.alert_ids),
+        "meeting_ref": fact.meeting_ref,
+        "decision": _v(fact.decision),
+        "review_risk": _v(fact.review_risk),
+        "action_ref": fact.action_ref,
+        "owner_agency": _v(fact.owner_agency),
+        "due_at": _ts(fact.due_at),
+        "action_kind": _v(fact.action_kind),
+        "action_status": _v(fact.action_status),
     }
 
 
@@ -370,6 +392,7 @@ def alert_row(alert: Alert) -> Row:
         "evidence": list(alert.evidence),
         "summary": alert.summary,
         "changed_at": _ts(alert.changed_at),
+        "reviewed_at": _ts(alert.reviewed_at),
     }
 
 

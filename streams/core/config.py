@@ -130,6 +130,33 @@ class PipelineHealth(_Frozen):
     deadletter_spike_per_hour: int = Field(ge=1)
 
 
+# The agenda weighs the CMOG's own rules (contract v1.1) too, whichever release of the core raises them.
+AGENDA_RULE_IDS: tuple[str, ...] = (*RULE_IDS, "cmog_action_overdue", "cmog_drift")
+
+
+class Agenda(_Frozen):
+    """The CMOG agenda (EVENTS.md v1.1): a child's priority is the sum of the weights of the distinct rules
+    among its open unreviewed alerts; the agenda shows the `top` children, then a count of the rest."""
+
+    top: int = Field(ge=1)
+    weights: dict[str, int]
+
+    @field_validator("weights")
+    @classmethod
+    def _known_rules(cls, weights: dict[str, int]) -> dict[str, int]:
+        unknown = sorted(set(weights) - set(AGENDA_RULE_IDS))
+        if unknown:
+            raise ValueError(f"unknown rule(s) {', '.join(unknown)}; known: {', '.join(AGENDA_RULE_IDS)}")
+        negative = sorted(rule for rule, weight in weights.items() if weight < 0)
+        if negative:
+            raise ValueError(f"weights must be 0 or more: {', '.join(negative)}")
+        return weights
+
+    def weight(self, rule: str) -> int:
+        """A rule's weight; a rule the config does not weigh counts 0."""
+        return self.weights.get(rule, 0)
+
+
 class RulesConfig(_Frozen):
     version: Literal[1]
     # The authority's local time: school days, the Encompass deadline, ages from birth months.
@@ -137,6 +164,7 @@ class RulesConfig(_Frozen):
     lateness_days: float = Field(ge=0)
     rules: Rules
     pipeline_health: PipelineHealth
+    agenda: Agenda
     # The rules whose alerts the CMOG chair is notified about.
     chair_rules: tuple[RuleId, ...]
     # Which places hotspot_emerging and linked_children judge. Premises only by default: a whole

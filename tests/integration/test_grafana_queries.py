@@ -20,11 +20,16 @@ import pytest
 import yaml
 from clickhouse_connect.driver.client import Client
 
+from models.derived import DeadLetter
 from models.events import Agency
 from settings import ClickHouseSettings
-from sinks.clickhouse import connect
+from sinks.clickhouse import BatchWriter, connect
+from sinks.rows import rows_of
+from streams.core.ingest import Origin, ingest
 from tests.integration.filled_store import FillResult, fill_store
 from tests.support.grafana_macros import Selection, TimeRange, expand, variables_in
+from tests.unit import builders
+from tests.unit.contract_builders import minimal
 
 pytestmark = pytest.mark.integration
 
@@ -121,12 +126,40 @@ def _candidate_children(client: Client) -> list[str]:
     return [row[0] for row in rows]
 
 
+def _add_cmog_records(client: Client, until: datetime) -> None:
+    """The CMOG's records (contract v1.1) for one child, until the simulator holds meetings: a listing, a review,
+    an action done in time, one overdue and one not yet due, so the agenda board's action panels have rows."""
+    kid = builders.Kid.make(90_001)
+    day = timedelta(days=1)
+    events = [
+        ("cmog.listed", until - 10 * day, {}),
+        ("cmog.reviewed", until - 9 * day, {"decision": "keep"}),
+        ("cmog.action.set", until - 9 * day, {"action_ref": "G-1", "due_at": (until - 5 * day).isoformat()}),
+        ("cmog.action.updated", until - 6 * day, {"action_ref": "G-1", "status": "done"}),
+        ("cmog.action.set", until - 9 * day, {"action_ref": "G-2", "owner_agency": "health",
+                                               "due_at": (until - 2 * day).isoformat()}),
+        ("cmog.action.set", until - 9 * day, {"action_ref": "G-3", "due_at": (until + 5 * day).isoformat()}),
+    ]
+    writer = BatchWriter(client, database=DATABASE, batch_size=100, max_wait=3600.0)
+    for number, (event_type, at, payload) in enumerate(events):
+        doc = minimal(event_type)
+        doc["child"] = kid.child_doc()
+        doc["occurred_at"] = at.isoformat()
+        doc["event_id"] = f"00000000-0000-4000-9000-{number:012d}"
+        doc["payload"].update(payload)
+        fact = ingest(builders.secret(), json.dumps(doc).encode(), Origin("test", 0, number, until), now=until)
+        assert not isinstance(fact, DeadLetter), fact.errors
+        writer.add_rows(*rows_of(fact))
+    writer.flush()
+
+
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
     settings = ClickHouseSettings(mode="chdb", path=tmp_path_factory.mktemp("chdb-grafana"), database=DATABASE)
     client = connect(settings)
     try:
         filled = fill_store(client, DATABASE, days=60, seed=2015, scale=0.05)
+        _add_cmog_records(client, filled.until)
         earliest = client.query("SELECT min(occurred_at) FROM events").result_rows[0][0]
         time_range = TimeRange(start=earliest - timedelta(days=1), end=datetime.now(UTC) + timedelta(minutes=1),
                                interval=timedelta(days=1))
@@ -235,7 +268,8 @@ def test_the_pipeline_filled_every_table(store: Store) -> None:
 
 def test_there_is_a_query_for_every_panel_and_alert() -> None:
     boards = _boards()
-    assert sorted(boards) == ["child-timeline", "cmog-meeting-list", "cmog-overview", "data-quality", "hotspots"]
+    assert sorted(boards) == ["child-timeline", "cmog-agenda", "cmog-meeting-list", "cmog-overview", "data-quality",
+                              "hotspots"]
     for stem, board in boards.items():
         for panel in board["panels"]:
             if panel["type"] != "row":

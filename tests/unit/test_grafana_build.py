@@ -90,6 +90,7 @@ def test_build_lays_files_out_as_grafana_reads_them(built: Path) -> None:
         "alerting/rules.yaml",
         "dashboards/safeguarding.yaml",
         "dashboards/safeguarding/child-timeline.json",
+        "dashboards/safeguarding/cmog-agenda.json",
         "dashboards/safeguarding/cmog-meeting-list.json",
         "dashboards/safeguarding/cmog-overview.json",
         "dashboards/safeguarding/data-quality.json",
@@ -200,6 +201,7 @@ def test_boards_have_fixed_uids_in_the_folder(built: Path) -> None:
     boards = _boards(built)
     assert {stem: board["uid"] for stem, board in boards.items()} == {
         "child-timeline": "sgi-child-timeline",
+        "cmog-agenda": "sgi-cmog-agenda",
         "cmog-meeting-list": "sgi-cmog-meeting",
         "cmog-overview": "sgi-cmog-overview",
         "data-quality": "sgi-data-quality",
@@ -338,7 +340,7 @@ def _parser() -> argparse.ArgumentParser:
 def test_cli_build(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     args = _parser().parse_args(["grafana", "build", "--out", str(tmp_path)])
     assert args.func(args) == 0
-    assert len(capsys.readouterr().out.splitlines()) == 10
+    assert len(capsys.readouterr().out.splitlines()) == 11
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"pipeline_health": {"agency_silence_hourz": 3}}))
     args = _parser().parse_args(["grafana", "build", "--out", str(tmp_path / "x"), "--rules", str(bad)])

@@ -200,6 +200,8 @@ def test_wrong_record_or_unknown_topic_is_refused() -> None:
 
 CREATE_TABLE = re.compile(r"CREATE TABLE IF NOT EXISTS \{database\}\.(\w+)\s*\((.*)\)\s*ENGINE", re.DOTALL)
 COLUMN_LINE = re.compile(r"^\s*(\w+)\s+(.+?),?\s*$")
+ALTER_TABLE = re.compile(r"ALTER TABLE \{database\}\.(\w+)\s")
+ADD_COLUMN = re.compile(r"ADD COLUMN IF NOT EXISTS (\w+)\s+([^,\n]+)")
 
 
 def schema_columns() -> dict[str, tuple[list[str], list[str]]]:
@@ -207,6 +209,12 @@ def schema_columns() -> dict[str, tuple[list[str], list[str]]]:
     tables: dict[str, tuple[list[str], list[str]]] = {}
     for migration in discover():
         for statement in split_statements(migration.text):
+            altered = ALTER_TABLE.search(statement)
+            if altered is not None:  # a later migration's columns come after the table's first ones
+                for name, kind in ADD_COLUMN.findall(statement):
+                    filled_by_server = re.search(r"\b(DEFAULT|ALIAS|MATERIALIZED)\b", kind)
+                    tables[altered.group(1)][1 if filled_by_server else 0].append(name)
+                continue
             match = CREATE_TABLE.search(statement)
             if match is None:
                 continue
