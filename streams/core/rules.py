@@ -34,7 +34,7 @@ from functools import lru_cache
 from typing import Any, Literal, NamedTuple, TypeVar
 
 from models.derived import Alert, Fact, PlaceLink
-from models.events import CSE_RANK, CseLevel
+from models.events import CMOG_EVENT_TYPES, CSE_RANK, CseLevel
 from streams.core.clock import age_at, as_utc, encompass_deadline, iso
 from streams.core.config import RulesConfig
 from streams.core.view import ChildView, EpisodeView, IncidentView, PlanView, fact_order
@@ -755,17 +755,24 @@ def multi_agency_concern(view: ChildView, now: datetime, config: RulesConfig, me
     return _stretch_alerts("multi_agency_concern", stretches, summary)
 
 
+def _agency_item(fact: Fact) -> list[Item]:
+    # The CMOG's own records are not a new concern about the child (EVENTS.md v1.1): they never count.
+    if fact.event_type in CMOG_EVENT_TYPES:
+        return []
+    return [Item(at=fact.occurred_at, key=fact.agency.value, event_id=fact.event_id)]
+
+
 def _agency_items(view: ChildView, memo: Memo | None) -> list[Item]:
-    """One item per fact, in fact order; with a memo, a fact appended after the others adds one item."""
+    """One item per fact but the CMOG's, in fact order; with a memo, a fact appended after the others
+    adds at most one item."""
     facts = view.facts
     cached = memo.get(("agency-items", "")) if memo is not None else None
     if cached is not None and len(cached[0]) == len(facts) - 1 and cached[0] == facts[:-1]:
-        last = facts[-1]
-        items = [*cached[1], Item(at=last.occurred_at, key=last.agency.value, event_id=last.event_id)]
+        items = [*cached[1], *_agency_item(facts[-1])]
     elif cached is not None and cached[0] == facts:
         items = cached[1]
     else:
-        items = [Item(at=f.occurred_at, key=f.agency.value, event_id=f.event_id) for f in facts]
+        items = [item for fact in facts for item in _agency_item(fact)]
     if memo is not None:
         memo[("agency-items", "")] = (facts, items)
     return items

@@ -24,6 +24,7 @@ from tests.unit.builders import (
     cse,
     da,
     episode,
+    event,
     interview_completed,
     interview_declined,
     interview_offered,
@@ -610,3 +611,15 @@ def test_place_rules_judge_premises_but_not_family_homes_wards_or_sectors() -> N
     wider = rules_from({"place_kinds": ["premises", "sector"]})
     docs = [_last_seen(kid, T0 + n * DAY, f"E{n}", location=place("CV1 2GN")) for n, kid in enumerate(kids)]
     assert only(run(docs, config=wider), "hotspot_emerging").subject == "sector:CV1 2"
+
+
+def test_cmog_records_never_count_towards_multi_agency_concern() -> None:
+    """EVENTS.md v1.1: the meeting's own records are not a new concern, whichever agency records them."""
+    listed = event("cmog.listed", KID, T0 + 5 * DAY, {"reason": "partner_concern"}, agency="police")
+    action = event("cmog.action.set", KID, T0 + 6 * DAY, {"action_ref": "ACT-7", "owner_agency": "housing",
+                                                          "due_at": (T0 + 20 * DAY).isoformat(),
+                                                          "kind": "safety_plan"}, agency="youth_justice")
+    two = [cse(KID, T0, "none", agency="health"), cse(KID, T0 + DAY, "none", agency="education")]
+    none_of(run([*two, listed, action]), "multi_agency_concern")
+    # a third partner agency still counts: the rule is unchanged for partners' events
+    only(run([*two, listed, cse(KID, T0 + 7 * DAY, "none", agency="police")]), "multi_agency_concern")
