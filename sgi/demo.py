@@ -2,7 +2,8 @@
 
 local Kafka -> worker (ingest, identity, child state, hotspots, alerts) -> sink -> embedded
 ClickHouse; ~90 days of simulated partner events; wait until everything is processed; print a
-summary read from ClickHouse; write the meeting pack; stop everything it started.
+summary read from ClickHouse and the CMOG agenda; write the meeting pack; stop everything it started; and end
+with the privacy scan (exit status 1 if any identifier, reference or free text got through).
 """
 
 from __future__ import annotations
@@ -23,16 +24,20 @@ from typing import Any
 from kafka.errors import KafkaError
 from tqdm import tqdm
 
+from report.agenda import rank
+from report.agenda_store import load as load_agenda
 from report.measures import premises_ranked
 from settings import PROJECT_ROOT, ClickHouseSettings, KafkaSettings, WorkerSettings
+from sgi.agenda import table_text
 from sgi.kafka_access import AccessError
 from sgi.kafka_local import KafkaLaunchError, LocalKafka, fetch_jars, free_port
+from sgi.privacy_scan import finder_of, kafka_texts, log_texts, scan, table_texts
 from sgi.processes import background
 from sinks.kafka_sink import SINK_TOPICS
 from streams.core.config import RulesConfig, load_rules
 from streams.kafka_admin import ensure_topics, group_lag
 from streams.kafka_security import kafka_python_options
-from streams.topics import INBOUND, WORKER_TOPICS
+from streams.topics import DEADLETTER, INBOUND, WORKER_TOPICS
 
 STALL_SECONDS = 180  # no change in what is read or left for this long: something has stopped
 DEMO_KEY = "demo-only-key-never-use-for-real-data"
@@ -174,6 +179,12 @@ def _run(args: argparse.Namespace) -> int:
         except RuntimeError as error:
             print(f"error: {error}", file=sys.stderr)
             return 1
+        # The privacy scan's first part, while the broker runs: every derived topic against the inbound messages.
+        finder = finder_of(lines)
+        print(f"demo: privacy scan: looking for {len(finder)} values of the inbound messages in every derived "
+              "topic ...")
+        topics_read, leaks = scan(finder, kafka_texts(broker.bootstrap, frozenset({INBOUND, DEADLETTER}),
+                                                       security=admin))
         print("demo: caught up; stopping the sink and the worker ...")
     # Everything started above is stopped here; chDB can now be opened by this process.
     from sinks.clickhouse import connect
@@ -181,13 +192,25 @@ def _run(args: argparse.Namespace) -> int:
     client = connect(ch)
     try:
         print_summary(client, config)
+        as_of = datetime.now(UTC)
+        alerts, records = load_agenda(client, as_of)
+        agenda = rank(alerts, records, config.agenda.weights, as_of, config.agenda.top)
+        print(f"\nThe CMOG agenda (top {config.agenda.top}; `sgi agenda` prints it again):")
+        print(table_text(agenda))
         from report import build_pack
 
-        pack = build_pack(client, ch.database, Path(args.pack_dir), as_of=datetime.now(UTC), days=28, config=config)
+        pack = build_pack(client, ch.database, Path(args.pack_dir), as_of=as_of, days=28, config=config)
         print(f"\nMeeting pack (OFFICIAL-SENSITIVE): {pack}")
+        store_read, store_leaks = scan(finder, table_texts(client, ch.database))
     finally:
         client.close()
-    return 0
+    logs_read, log_leaks = scan(finder, log_texts(sorted(work.glob("*.log"))))
+    leaks += store_leaks + log_leaks
+    print(f"\nPrivacy scan: {len(finder)} values of the inbound messages looked for in {topics_read} topic messages, "
+          f"{store_read} table rows and {logs_read} log lines: {len(leaks)} found")
+    for leak in leaks[:20]:
+        print(f"LEAK {leak.kind} ({leak.value_hint}) in {leak.where}", file=sys.stderr)
+    return 1 if leaks else 0
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

@@ -171,16 +171,24 @@ def log_texts(paths: Iterable[Path]) -> Iterator[tuple[str, str]]:
                 yield f"log {path}:{number}", line
 
 
-def inbound_finder(paths: Iterable[Path]) -> Finder:
+def finder_of(messages: Iterable[bytes]) -> Finder:
+    """A finder for every secret value of the given inbound messages (JSON, one per item)."""
     values: list[tuple[str, str]] = []
-    for path in paths:
-        with path.open("rb") as lines:
-            for line in lines:
-                try:
-                    values += secret_values(json.loads(line))
-                except (ValueError, RecursionError):
-                    continue  # a malformed message: nothing of it was ever stored but its dead letter
+    for raw in messages:
+        try:
+            values += secret_values(json.loads(raw))
+        except (ValueError, RecursionError):
+            continue  # a malformed message: nothing of it was ever stored but its dead letter
     return Finder(values)
+
+
+def inbound_finder(paths: Iterable[Path]) -> Finder:
+    def lines() -> Iterator[bytes]:
+        for path in paths:
+            with path.open("rb") as handle:
+                yield from handle
+
+    return finder_of(lines())
 
 
 def _run(args: argparse.Namespace) -> int:
