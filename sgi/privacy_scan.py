@@ -19,9 +19,11 @@ import re
 import sys
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from models import events as contract
 from models.events import RESIDENTIAL, Scheme, normalise_identifier
 
 TOKEN = re.compile(r"[0-9a-z]+")
@@ -34,6 +36,16 @@ SECRET_PAYLOAD_FIELDS = frozenset({"episode_ref", "incident_ref", "plan_ref", "a
 
 def tokens(text: str) -> list[str]:
     return TOKEN.findall(text.lower())
+
+
+# The contract's own words (enum values such as `substance_misuse`): a partner's free text that happens to
+# read the same ("substance misuse") is found in every fact that carries the enum, and tells nothing.
+CONTRACT_WORDS = frozenset(
+    tuple(tokens(member.value))
+    for enum in vars(contract).values()
+    if isinstance(enum, type) and issubclass(enum, StrEnum) and enum is not StrEnum
+    for member in enum
+)
 
 
 def secret_values(doc: Any) -> Iterator[tuple[str, str]]:
@@ -88,6 +100,8 @@ class Finder:
         for kind, value in values:
             found = tuple(tokens(value))
             joined = "".join(found)
+            if found in CONTRACT_WORDS:
+                continue
             if len(joined) >= (MIN_DIGITS if joined.isdigit() else MIN_CHARS):
                 self.kinds.setdefault(found, kind)
         self.lengths = sorted({len(t) for t in self.kinds})

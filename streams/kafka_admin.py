@@ -7,6 +7,7 @@ None for PLAINTEXT.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -90,4 +91,44 @@ def group_lag(bootstrap: str, topics_by_group: dict[str, tuple[str, ...]],
         return lag, by_topic
     finally:
         consumer.close()
+        admin.close()
+
+
+def reset_topics(bootstrap: str, default_partitions: int, timeout: float = 60.0,
+                 security: Mapping[str, Any] | None = None) -> None:
+    """Delete every non-internal topic, create the pipeline's anew and wait until each partition has a
+    leader, so what runs next sees only its own messages (tests and benchmarks on a broker whose data
+    nobody needs). Raises TimeoutError when a step does not finish within `timeout` seconds."""
+    from kafka.admin import KafkaAdminClient
+
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="sgi-reset", **(security or {}))
+    try:
+        doomed = [t for t in admin.list_topics() if not t.startswith("__")]
+        if doomed:
+            admin.delete_topics(doomed)
+        deadline = time.monotonic() + timeout
+        while set(doomed) & set(admin.list_topics()):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"topics not deleted within {timeout:.0f} s: "
+                                   f"{sorted(set(doomed) & set(admin.list_topics()))}")
+            time.sleep(0.2)
+        deadline = time.monotonic() + timeout
+        while True:  # creation can be refused for a moment while the deletions settle
+            try:
+                ensure_topics(bootstrap, default_partitions, security=security)
+                break
+            except Exception as error:  # noqa: BLE001
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"topics not created within {timeout:.0f} s: {error!r}") from error
+                time.sleep(0.5)
+        # A new topic's partitions have no leader for a moment; a producer then gets NotLeaderForPartition.
+        while True:
+            leaderless = [t["name"] for t in admin.describe_topics() if t["error_code"] or any(
+                p["leader_id"] < 0 or p["error_code"] for p in t["partitions"])]
+            if not leaderless:
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"topics without a leader after {timeout:.0f} s: {sorted(leaderless)}")
+            time.sleep(0.2)
+    finally:
         admin.close()

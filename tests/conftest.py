@@ -40,44 +40,10 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def fresh_topics(kafka_bootstrap: str) -> str:
     """The session broker with every pipeline and Faust topic deleted and the pipeline's created anew,
     so a test that runs a worker sees only its own messages. Returns the bootstrap address."""
-    import time
+    from streams.kafka_admin import reset_topics
 
-    from kafka.admin import KafkaAdminClient
-
-    from streams.kafka_admin import ensure_topics
-
-    admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap, client_id="sgi-test-reset")
     try:
-        doomed = [t for t in admin.list_topics() if not t.startswith("__")]
-        if doomed:
-            admin.delete_topics(doomed)
-        deadline = time.monotonic() + 60
-        while set(doomed) & set(admin.list_topics()):
-            if time.monotonic() > deadline:
-                pytest.fail(f"topics not deleted within 60 s: {sorted(set(doomed) & set(admin.list_topics()))}")
-            time.sleep(0.2)
-    finally:
-        admin.close()
-    deadline = time.monotonic() + 60
-    while True:  # creation can be refused for a moment while the deletions settle
-        try:
-            ensure_topics(kafka_bootstrap, default_partitions=4)
-            break
-        except Exception:  # noqa: BLE001
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.5)
-    # A new topic's partitions have no leader for a moment; a producer then gets NotLeaderForPartition.
-    admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap, client_id="sgi-test-reset")
-    try:
-        while True:
-            described = admin.describe_topics()
-            leaderless = [t["name"] for t in described if t["error_code"] or any(
-                p["leader_id"] < 0 or p["error_code"] for p in t["partitions"])]
-            if not leaderless:
-                return kafka_bootstrap
-            if time.monotonic() > deadline:
-                pytest.fail(f"topics without a leader after 60 s: {sorted(leaderless)}")
-            time.sleep(0.2)
-    finally:
-        admin.close()
+        reset_topics(kafka_bootstrap, default_partitions=4)
+    except TimeoutError as error:
+        pytest.fail(str(error))
+    return kafka_bootstrap

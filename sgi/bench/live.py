@@ -57,31 +57,12 @@ def log(message: str) -> None:
 def reset_topics(bootstrap: str, partitions: int = 4) -> None:
     """Delete every non-internal topic and create the pipeline's anew, so a part sees only its own
     messages. This is why `--kafka` must name a broker whose data nobody needs."""
-    from kafka.admin import KafkaAdminClient
+    from streams.kafka_admin import reset_topics as reset
 
-    from streams.kafka_admin import ensure_topics
-
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="sgi-bench-reset")
     try:
-        doomed = [t for t in admin.list_topics() if not t.startswith("__")]
-        if doomed:
-            admin.delete_topics(doomed)
-        deadline = time.monotonic() + 60
-        while set(doomed) & set(admin.list_topics()):
-            if time.monotonic() > deadline:
-                raise BenchError("topics were not deleted within 60 s")
-            time.sleep(0.2)
-    finally:
-        admin.close()
-    deadline = time.monotonic() + 60
-    while True:  # creation can be refused for a moment while the deletions settle
-        try:
-            ensure_topics(bootstrap, partitions)
-            return
-        except Exception:  # noqa: BLE001
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.5)
+        reset(bootstrap, partitions)
+    except TimeoutError as error:
+        raise BenchError(str(error)) from error
 
 
 def topic_sizes(bootstrap: str, topics: Sequence[str]) -> dict[str, int]:

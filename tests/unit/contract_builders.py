@@ -12,7 +12,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from models.events import upn_check_letter
+from models.events import nhs_check_digit, upn_check_letter
 
 EVENT_ID = "6f1c1c2e-8a3b-4c55-9c1e-0e6f7c2b9a11"
 OCCURRED_AT = "2026-03-01T14:05:00+00:00"
@@ -21,15 +21,6 @@ RECORDED_AT = "2026-03-01T15:30:00+00:00"
 # Valid NHS numbers (modulus 11 holds). The first is the NHS's own published test number.
 NHS_NUMBER = "943 476 5919"
 NHS_DIGITS = "9434765919"
-
-
-def nhs_check_digit(first_nine: str) -> int | None:
-    """The modulus-11 check digit for nine digits, or None when it would be 10 (never issued)."""
-    total = sum(int(d) * w for d, w in zip(first_nine, range(10, 1, -1), strict=True))
-    check = 11 - total % 11
-    if check == 11:
-        return 0
-    return None if check == 10 else check
 
 
 def nhs_number(first_nine: str) -> str:

@@ -46,3 +46,12 @@ def test_pseudonymous_keys_sectors_and_counts_are_not_findings() -> None:
     })
     read, findings = scan(finder(), [("topic safeguarding.events.v1[0]@0", clean)])
     assert (read, findings) == (1, [])
+
+
+def test_free_text_that_reads_like_a_contract_word_is_not_a_finding() -> None:
+    """An indicator "substance misuse" reads like the disclosure enum `substance_misuse` that facts carry."""
+    doc = {**SENSITIVE, "payload": {"indicators": ["substance misuse", "seen in hotels"]}}
+    finder = Finder(secret_values(doc))
+    text = json.dumps({"disclosures": ["substance_misuse"], "note": "x"})
+    assert scan(finder, [("topic safeguarding.children.v1[0]@1", text)])[1] == []
+    assert scan(finder, [("log worker.log:1", "seen in hotels")])[1] != []
