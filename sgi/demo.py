@@ -183,8 +183,8 @@ def _run(args: argparse.Namespace) -> int:
         finder = finder_of(lines)
         print(f"demo: privacy scan: looking for {len(finder)} values of the inbound messages in every derived "
               "topic ...")
-        topics_read, leaks = scan(finder, kafka_texts(broker.bootstrap, frozenset({INBOUND, DEADLETTER}),
-                                                       security=admin))
+        topic_texts = kafka_texts(broker.bootstrap, frozenset({INBOUND, DEADLETTER}), security=admin)
+        topics_read, leaks = scan(finder, tqdm(topic_texts, unit="msg", desc="privacy scan: topics", leave=False))
         print("demo: caught up; stopping the sink and the worker ...")
     # Everything started above is stopped here; chDB can now be opened by this process.
     from sinks.clickhouse import connect
