@@ -320,7 +320,7 @@ def _postcode(value: str) -> str:
     compact = value.strip().upper().replace(" ", "")
     candidate = f"{compact[:-3]} {compact[-3:]}" if len(compact) > 3 else compact
     if not POSTCODE_RE.fullmatch(candidate):
-        raise ValueError("not a valid UK postcode (e.g. CV1 2GN)")
+        raise ValueError("not a valid UK postcode: an outward code such as CV1, a space, an inward code such as 2GN")
     return candidate
 
 

@@ -4,6 +4,7 @@ found wherever it is planted, and never confused with a pseudonymous key or a co
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 from sgi.privacy_scan import Finder, scan, secret_values
 from streams.core.ingest import pseudonym
@@ -55,3 +56,16 @@ def test_free_text_that_reads_like_a_contract_word_is_not_a_finding() -> None:
     text = json.dumps({"disclosures": ["substance_misuse"], "note": "x"})
     assert scan(finder, [("topic safeguarding.children.v1[0]@1", text)])[1] == []
     assert scan(finder, [("log worker.log:1", "seen in hotels")])[1] != []
+
+
+def test_the_contract_s_own_error_messages_name_no_postcode() -> None:
+    """A dead letter's error text is stored; it once said "e.g. CV1 2GN", which the demo's scan found as a
+    postcode of the city's own messages."""
+    from streams.core.ingest import Origin, ingest
+    from tests.unit.contract_builders import minimal, mutate
+
+    bad = mutate(minimal("missing.started"), "location", {"postcode": "not a postcode"})
+    letter = ingest(b"k", json.dumps(bad).encode(), Origin("inbound", 0, 0, datetime.now(UTC)))
+    assert getattr(letter, "errors", None), letter
+    finder = Finder(secret_values({"location": {"postcode": "CV1 2GN"}}))
+    assert scan(finder, [("table deadletter", json.dumps(letter.errors))])[1] == []
