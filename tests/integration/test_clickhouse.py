@@ -13,7 +13,6 @@ import json
 import shutil
 import threading
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -27,7 +26,7 @@ from models.derived import Alert, ChildSnapshot, DeadLetter, Episode, Fact, Plac
 from models.events import CseLevel
 from settings import ClickHouseSettings, KafkaSettings, RetentionSettings
 from sgi import db as db_cli
-from sinks.clickhouse import BatchWriter, connect
+from sinks.clickhouse import BatchWriter
 from sinks.migrate import (
     EARLIER_CHECKSUMS,
     READONLY_ROLE_SQL,
@@ -50,29 +49,6 @@ TABLES = ("events", "episodes", "child_state", "alerts", "alert_changes", "place
 NOW = datetime.now(UTC).replace(hour=9, minute=0, second=0, microsecond=0) - timedelta(days=2)
 PLACE = Place(postcode_sector="CV1 2", ward_code="E05001219", ward_name="St Michael's", lat=52.408, lon=-1.51,
               premises_category="takeaway", premises_name="Chicken Spot")
-
-
-@pytest.fixture(scope="module")
-def chdb_settings(tmp_path_factory: pytest.TempPathFactory) -> ClickHouseSettings:
-    return ClickHouseSettings(mode="chdb", path=tmp_path_factory.mktemp("chdb"), database="sgi_test")
-
-
-@pytest.fixture(scope="module")
-def client(chdb_settings: ClickHouseSettings) -> Iterator[Client]:
-    ch = connect(chdb_settings)
-    try:
-        yield ch
-    finally:
-        ch.close()
-
-
-@pytest.fixture
-def database(client: Client) -> Iterator[str]:
-    """A fresh, migrated database for one test."""
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    migrate(client, name)
-    yield name
-    client.command(f"DROP DATABASE IF EXISTS {name} SYNC")
 
 
 def count(client: Client, database: str, table: str, final: bool = False) -> int:

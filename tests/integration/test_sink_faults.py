@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -18,36 +17,13 @@ from clickhouse_connect.driver.exceptions import DatabaseError
 
 from models.derived import Alert, ChildSnapshot, DeadLetter, Fact, Place, PlaceLink, Record
 from settings import ClickHouseSettings, KafkaSettings
-from sinks.clickhouse import BatchWriter, connect
-from sinks.migrate import migrate
+from sinks.clickhouse import BatchWriter
 from sinks.rows import COLUMNS, as_tuple, fit, rows_for
 
 pytestmark = pytest.mark.integration
 
 NOW = datetime.now(UTC).replace(microsecond=0) - timedelta(days=1)
 PLACE = Place(postcode_sector="CV1 2", ward_code="E05001219", ward_name="St Michael's", lat=52.408, lon=-1.51)
-
-
-@pytest.fixture(scope="module")
-def chdb_settings(tmp_path_factory: pytest.TempPathFactory) -> ClickHouseSettings:
-    return ClickHouseSettings(mode="chdb", path=tmp_path_factory.mktemp("chdb-faults"), database="faults")
-
-
-@pytest.fixture(scope="module")
-def client(chdb_settings: ClickHouseSettings) -> Iterator[Client]:
-    ch = connect(chdb_settings)
-    try:
-        yield ch
-    finally:
-        ch.close()
-
-
-@pytest.fixture
-def database(client: Client) -> Iterator[str]:
-    name = f"f_{uuid.uuid4().hex[:12]}"
-    migrate(client, name)
-    yield name
-    client.command(f"DROP DATABASE IF EXISTS {name} SYNC")
 
 
 def extreme_records() -> list[tuple[str, Any]]:
